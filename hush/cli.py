@@ -1,0 +1,265 @@
+"""The ``hush`` command. Each subcommand imports its layer lazily, so ``hush --help`` is instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="hush",
+    help="Real-time speech enhancement: enhance files, benchmark, train, evaluate, serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="Registered model name (see `hush models`). Default: gru.")
+]
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights", help="A weight file (name.json or name.safetensors) instead of a registered name."
+    ),
+]
+ModelsDirOption = Annotated[
+    list[Path] | None,
+    typer.Option("--models-dir", help="Extra folder of weight files (repeatable; also $HUSH_MODELS_DIR)."),
+]
+
+
+def _err(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+
+
+def load_enhancer(model: str | None, weights: Path | None, models_dir: list[Path] | None):
+    """Resolve ``--model`` / ``--weights`` to an ``Enhancer``, or exit with a clear message."""
+    from hush.models import DEFAULT_MODEL, ModelRegistry, UnknownModelError, WeightFileError, load_weights
+    from hush.streaming import Enhancer
+
+    if model and weights:
+        _err("give either --model or --weights, not both")
+        raise typer.Exit(2)
+    try:
+        if weights is not None:
+            loaded, meta = load_weights(weights)
+        else:
+            registry = ModelRegistry(extra_dirs=models_dir)
+            name = model or DEFAULT_MODEL
+            loaded, meta = registry.load(name)
+    except UnknownModelError as err:
+        _err(f"{err}. Pass --weights PATH to use a weight file directly.")
+        raise typer.Exit(2) from None
+    except WeightFileError as err:
+        _err(f"cannot load weights: {err}")
+        raise typer.Exit(2) from None
+    return Enhancer(loaded, meta.name), meta
+
+
+@app.command()
+def enhance(
+    inputs: Annotated[list[Path], typer.Argument(help="Audio files (wav, flac, ogg) or folders of them.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Output file (one input file) or folder (several, or folders)."),
+    ],
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    models_dir: ModelsDirOption = None,
+    attenuation_limit: Annotated[
+        float | None, typer.Option("--attenuation-limit", help="Cap noise attenuation at this many dB.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Enhance files: any rate, any channel count (each channel enhanced on its own);
+    the output keeps the input's rate, format and length, time-aligned with the input."""
+    from tqdm import tqdm
+
+    from hush.streaming.files import enhance_files
+
+    enhancer, meta = load_enhancer(model, weights, models_dir)
+    report = enhance_files(
+        enhancer,
+        inputs,
+        output,
+        attenuation_limit_db=attenuation_limit,
+        progress=None if quiet else (lambda jobs: tqdm(jobs, desc=f"hush {meta.name}", unit="file")),
+    )
+    if report.ignored and not quiet:
+        typer.echo(f"ignored {len(report.ignored)} non-audio file(s)", err=True)
+    if not quiet:
+        typer.echo(f"enhanced {len(report.done)} file(s) with {meta.name} -> {output}", err=True)
+    if report.failed:
+        _err(f"{len(report.failed)} file(s) failed:")
+        for path, reason in report.failed:
+            _err(f"  {path}: {reason}")
+        raise typer.Exit(1)
+
+
+@app.command("models")
+def list_models(
+    models_dir: ModelsDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the registered models: shipped weights plus any --models-dir folders."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from hush.models import ModelRegistry
+
+    registry = ModelRegistry(extra_dirs=models_dir)
+    rows = []
+    for name in registry.names():
+        meta = registry.entries[name].metadata
+        rows.append(
+            {
+                "name": name,
+                "family": meta.architecture.family,
+                "cell": getattr(meta.architecture, "cell", None),
+                "params": meta.num_parameters,
+                "latency_ms": meta.latency_ms,
+                "val_loss": meta.provenance.val_loss,
+                "test_scores": meta.provenance.test_scores,
+                "path": str(registry.entries[name].json_path),
+            }
+        )
+    if as_json:
+        typer.echo(
+            json.dumps({"models": rows, "problems": {str(k): v for k, v in registry.problems.items()}})
+        )
+        return
+    table = Table("name", "family", "params", "latency ms", "val loss", "PESQ (VB test)", "path")
+    for row in rows:
+        kind = row["family"] + (f"/{row['cell']}" if row["cell"] else "")
+        pesq = row["test_scores"].get("pesq")
+        val = row["val_loss"]
+        table.add_row(
+            row["name"],
+            kind,
+            f"{row['params']:,}",
+            f"{row['latency_ms']:.1f}",
+            "-" if val is None else f"{val:.4f}",
+            "-" if pesq is None else f"{pesq:.2f}",
+            row["path"],
+        )
+    Console().print(table)
+    for path, problem in registry.problems.items():
+        _err(f"skipped {path}: {problem}")
+
+
+@app.command()
+def bench(
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Model(s) to measure (default: all).")
+    ] = None,
+    weights: Annotated[
+        list[Path] | None, typer.Option("--weights", help="Weight file(s) to measure.")
+    ] = None,
+    models_dir: ModelsDirOption = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here as JSON.")] = None,
+    seconds: Annotated[float, typer.Option(help="Seconds of audio streamed per model.")] = 60.0,
+) -> None:
+    """Params, MACs/s, latency, one-thread streaming RTF (10 ms chunks) and peak memory."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from hush.bench.speed import run_bench
+    from hush.models import ModelRegistry, UnknownModelError, WeightFileError, read_metadata
+
+    targets: dict[str, str] = {}
+    registry = ModelRegistry(extra_dirs=models_dir)
+    try:
+        for name in model or ([] if weights else registry.names()):
+            targets[name] = str(registry.entry(name).json_path)
+        for path in weights or []:
+            json_file = path.with_suffix(".json")
+            targets[read_metadata(json_file).name] = str(json_file)
+    except (UnknownModelError, WeightFileError) as err:
+        _err(str(err))
+        raise typer.Exit(2) from None
+    if not targets:
+        _err("no models to benchmark: none are registered; pass --weights PATH")
+        raise typer.Exit(2)
+    result = run_bench(targets, seconds=seconds)
+    table = Table("model", "params", "MMAC/s", "latency ms", "RTF (1 thread)", "ms/frame", "peak MB")
+    for name, row in result["models"].items():
+        table.add_row(
+            name,
+            f"{row['params']:,}",
+            f"{row['macs_per_s'] / 1e6:.1f}",
+            f"{row['latency_ms']:.1f}",
+            f"{row['rtf']:.4f}",
+            f"{row['ms_per_frame']:.3f}",
+            f"{row['peak_mb']:.0f}",
+        )
+    Console().print(table)
+    typer.echo(f"cpu: {result['machine']['cpu']}, torch {result['machine']['torch']}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        typer.echo(f"wrote {json_path}")
+
+
+@app.command("export-onnx")
+def export_onnx_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the .onnx file.")],
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    models_dir: ModelsDirOption = None,
+) -> None:
+    """Export a model's one-frame step to ONNX (state as explicit inputs/outputs) and
+    check it against torch with onnxruntime."""
+    from hush.models.onnx_export import export_onnx, verify_onnx
+
+    enhancer, meta = load_enhancer(model, weights, models_dir)
+    path = export_onnx(enhancer.model, output, meta)
+    error = verify_onnx(enhancer.model, path)
+    typer.echo(f"wrote {path}; max |onnxruntime - torch| over 200 frames = {error:.2e}")
+    if error > 1e-4:
+        _err("ONNX output differs from torch by more than 1e-4")
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML training config (see configs/).")],
+    resume: Annotated[bool, typer.Option(help="Continue from <output_dir>/last.pt.")] = False,
+    output_dir: Annotated[Path | None, typer.Option(help="Override the config's output_dir.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Override the config's max_steps.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+) -> None:
+    """Train a model from a config and export the best checkpoint as a weight file."""
+    try:
+        from hush.trainer.config import load_config
+        from hush.trainer.train import train as run_training
+    except ImportError as err:
+        _err(f"the trainer needs its extras: pip install 'hush[train]' ({err})")
+        raise typer.Exit(2) from None
+    overrides: dict = {}
+    if output_dir is not None:
+        overrides["output_dir"] = str(output_dir)
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
+    if device is not None:
+        overrides["device"] = device
+    cfg = load_config(config, overrides)
+    result = run_training(cfg, resume=resume)
+    typer.echo(
+        f"best val loss {result.best_val_loss:.5f} at step {result.best_step} "
+        f"({result.steps} steps, {result.minutes:.1f} min); exported {result.export_json}"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

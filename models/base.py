@@ -1,0 +1,65 @@
+"""The interface every gain model implements, whatever its family."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import RecurrentConfig, SplicedConfig
+from .features import FeatureConfig
+
+
+class GainModel(nn.Module):
+    """Predicts a spectral gain in [0, 1] per frequency bin and frame from log-power features.
+
+    Two APIs that must agree (``tests/test_models.py`` checks it):
+
+    * ``forward(log_pow [B, T, F], state [B, S]) -> (gains [B, T, F], state [B, S])``:
+      the sequence API, used for training and whole files.
+    * ``step(log_pow [B, F], state [B, S]) -> (gains [B, F], state [B, S])``: one frame for
+      each of ``B`` independent streams.
+
+    The whole per-stream state is ONE float tensor row of ``state_size`` values, so a
+    server can gather the rows of many streams with ``torch.stack`` and scatter them back
+    with ``unbind``; the model itself is shared and read-only.
+
+    Output index ``t`` is the gain for input frame ``t - lookahead_frames``: a model that
+    looks ahead emits its first gains for frames that precede the signal, and callers drop
+    them (the streaming engine delays the spectrum to match).
+    """
+
+    features: FeatureConfig
+    arch: RecurrentConfig | SplicedConfig
+
+    def __init__(self, features: FeatureConfig) -> None:
+        super().__init__()
+        self.features = features
+        self.n_bins = features.n_bins
+
+    @property
+    def lookahead_frames(self) -> int:
+        return 0
+
+    @property
+    def state_size(self) -> int:
+        raise NotImplementedError
+
+    def initial_state(self, batch_size: int = 1) -> torch.Tensor:
+        """``[batch_size, state_size]`` state of a stream that has seen nothing yet."""
+        raise NotImplementedError
+
+    def step(self, log_pow: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gains, state = self.forward(log_pow.unsqueeze(1), state)
+        return gains.squeeze(1), state
+
+    @property
+    def latency_samples(self) -> int:
+        """Algorithmic latency: one window plus one hop per frame of lookahead."""
+        return self.features.win_length + self.lookahead_frames * self.features.hop_length
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def macs_per_frame(self) -> int:
+        """Multiply-accumulates of one ``step`` for one stream (matrix products only)."""
+        raise NotImplementedError

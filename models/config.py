@@ -1,0 +1,48 @@
+"""Architecture settings for the two model families.
+
+These pydantic models are what a weight file's JSON records under ``"architecture"``;
+``extra="forbid"`` makes a file written by a different code version fail loudly instead
+of being silently misread.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RecurrentConfig(BaseModel):
+    """Causal frame-by-frame recurrent denoiser (see ``models/recurrent.py``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    family: Literal["recurrent"] = "recurrent"
+    cell: Literal["rnn", "gru", "lstm"] = Field("gru", description="Recurrent cell type.")
+    hidden_size: int = Field(256, ge=1, le=4096)
+    num_layers: int = Field(2, ge=1, le=8)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Between layers, training only.")
+
+
+class SplicedConfig(BaseModel):
+    """Spliced-frame feed-forward DNN baseline (see ``models/spliced.py``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    family: Literal["spliced"] = "spliced"
+    past_frames: int = Field(4, ge=0, le=64, description="K: past frames spliced with the current one.")
+    future_frames: int = Field(0, ge=0, le=8, description="L: future frames; each adds one hop of latency.")
+    hidden_sizes: tuple[int, ...] = Field((512, 512), min_length=1)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    label_frames: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description=(
+            "M: spliced labels. Each step predicts gains for frames t-L-M..t-L; a frame's final gain "
+            "is the mean of its M+1 predictions. Adds M hops of latency."
+        ),
+    )
+
+
+ArchitectureConfig = Annotated[RecurrentConfig | SplicedConfig, Field(discriminator="family")]

@@ -1,0 +1,212 @@
+"""Reading, writing and resampling audio; enhancing signals at any rate and channel count.
+
+Policy for channels: every channel is enhanced on its own, with its own stream state and
+the same model, so stereo stays stereo (a down-mix would destroy the image, and the two
+channels of a stereo recording rarely carry the same noise).
+
+Resampling uses soxr (HQ). ``soxr.ResampleStream`` gives exactly the samples of
+``soxr.resample`` for any chunking, so the streaming path (``RateAdaptedStream``) and the
+offline path (``enhance_signal``) agree to float rounding at every sample rate.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .engine import Enhancer
+from .stream import Stream, step_streams
+
+# Container formats we read and write, by libsndfile's name, and their usual extensions.
+SUPPORTED_FORMATS = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg"}
+SUPPORTED_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus"}
+RESAMPLE_QUALITY = "HQ"
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 192000
+
+
+class AudioFileError(ValueError):
+    """The audio cannot be used: unreadable, empty, unsupported, or out of range."""
+
+
+class UnsupportedFormatError(AudioFileError):
+    """The container or codec is not one hush reads (WAV, FLAC, Ogg Vorbis/Opus)."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str  # libsndfile container name: WAV, FLAC, OGG
+    subtype: str  # libsndfile subtype: PCM_16, FLOAT, VORBIS, OPUS, ...
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def read_audio(source: str | Path | bytes | BinaryIO) -> tuple[np.ndarray, AudioInfo]:
+    """Decode a file or bytes into ``[S, C]`` float32 samples and their ``AudioInfo``.
+
+    Raises:
+        UnsupportedFormatError: not WAV, FLAC or Ogg.
+        AudioFileError: unreadable, corrupt, empty, or an implausible sample rate.
+    """
+    name = str(source) if isinstance(source, str | Path) else "<bytes>"
+    handle = io.BytesIO(source) if isinstance(source, bytes) else source
+    if isinstance(source, str | Path) and not Path(source).is_file():
+        raise AudioFileError(f"{name}: file not found")
+    try:
+        with sf.SoundFile(handle) as f:
+            info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
+            if info.format not in SUPPORTED_FORMATS:
+                raise UnsupportedFormatError(
+                    f"{name}: unsupported format {info.format} (use WAV, FLAC or Ogg Vorbis/Opus)"
+                )
+            audio = f.read(dtype="float32", always_2d=True)
+    except sf.LibsndfileError as err:
+        raise UnsupportedFormatError(f"{name}: not a readable WAV, FLAC or Ogg file ({err})") from err
+    except (RuntimeError, EOFError, OSError) as err:
+        raise AudioFileError(f"{name}: cannot decode audio ({err})") from err
+    if not MIN_SAMPLE_RATE <= info.sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioFileError(f"{name}: sample rate {info.sample_rate} Hz is outside 8000..192000 Hz")
+    if audio.shape[0] == 0:
+        raise AudioFileError(f"{name}: the file holds no audio")
+    if not np.isfinite(audio).all():
+        raise AudioFileError(f"{name}: the file holds NaN or infinite samples")
+    return audio, AudioInfo(info.sample_rate, info.channels, audio.shape[0], info.format, info.subtype)
+
+
+def write_audio(target: str | Path | BinaryIO, audio: np.ndarray, info: AudioInfo) -> None:
+    """Write ``[S, C]`` samples with the container, subtype and rate of ``info``.
+
+    Integer PCM output is clipped to [-1, 1] first (what a DAC would do anyway) so that
+    louder-than-full-scale samples do not wrap around.
+    """
+    subtype = info.subtype
+    if subtype.startswith("PCM") or subtype in ("ULAW", "ALAW"):
+        audio = np.clip(audio, -1.0, 1.0)
+    sf.write(target, audio, info.sample_rate, format=info.format, subtype=subtype)
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """``[S]`` or ``[S, C]`` float32 from ``rate_in`` to ``rate_out`` Hz (soxr HQ, delay-free)."""
+    if rate_in == rate_out:
+        return audio
+    return soxr.resample(audio, rate_in, rate_out, quality=RESAMPLE_QUALITY).astype(np.float32)
+
+
+def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad the first axis to ``length`` (resampling may be off by a sample)."""
+    if audio.shape[0] >= length:
+        return audio[:length]
+    pad = [(0, length - audio.shape[0])] + [(0, 0)] * (audio.ndim - 1)
+    return np.pad(audio, pad)
+
+
+def enhance_signal(
+    enhancer: Enhancer, audio: np.ndarray, sample_rate: int, attenuation_limit_db: float | None = None
+) -> np.ndarray:
+    """Enhance ``[S, C]`` (or ``[S]``) audio at any rate; returns the same shape and rate.
+
+    Each channel is resampled to the model rate, enhanced offline, resampled back, and cut
+    to the input length: the output is time-aligned with the input.
+    """
+    mono = audio.ndim == 1
+    audio2d = audio[:, None] if mono else audio
+    out = np.empty_like(audio2d, dtype=np.float32)
+    for channel in range(audio2d.shape[1]):
+        x = resample(
+            np.ascontiguousarray(audio2d[:, channel], dtype=np.float32), sample_rate, enhancer.sample_rate
+        )
+        y = enhancer.enhance(x, attenuation_limit_db=attenuation_limit_db)
+        out[:, channel] = fit_length(resample(y, enhancer.sample_rate, sample_rate), audio2d.shape[0])
+    return out[:, 0] if mono else out
+
+
+class RateAdaptedStream:
+    """A mono ``Stream`` at any input rate: resample in, enhance, resample out.
+
+    ``feed``/``flush`` have ``Stream``'s contract at ``sample_rate``: any chunk size in,
+    whatever is ready out, and after ``flush`` samples out == samples in, equal to
+    ``enhance_signal`` on the whole input.
+
+    For batching many streams (the service), call ``push`` on each, then
+    ``streaming.step_streams`` on their ``.stream`` objects, then ``collect``.
+    """
+
+    def __init__(
+        self, enhancer: Enhancer, sample_rate: int, attenuation_limit_db: float | None = None
+    ) -> None:
+        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+            raise ValueError(
+                f"sample rate {sample_rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+            )
+        self.enhancer = enhancer
+        self.sample_rate = sample_rate
+        self.stream: Stream = enhancer.stream(attenuation_limit_db)
+        self._resampled = sample_rate != enhancer.sample_rate
+        self.reset()
+
+    @property
+    def latency_ms(self) -> float:
+        """Algorithmic latency of the model (resampling adds well under a millisecond)."""
+        return self.stream.latency_ms
+
+    def reset(self) -> None:
+        self.stream.reset()
+        self.samples_in = 0
+        self.samples_out = 0
+        self._carry = np.zeros(0, dtype=np.float32)  # resampled output beyond what may leave yet
+        if self._resampled:
+            rate = self.enhancer.sample_rate
+            self._down = soxr.ResampleStream(
+                self.sample_rate, rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
+            )
+            self._up = soxr.ResampleStream(
+                rate, self.sample_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
+            )
+
+    def push(self, samples: np.ndarray, last: bool = False) -> None:
+        """Queue input at ``sample_rate`` for the model (no model call)."""
+        chunk = np.ascontiguousarray(samples, dtype=np.float32)
+        if chunk.ndim != 1:
+            raise ValueError(f"expected a 1-D chunk of mono samples, got shape {chunk.shape}")
+        if chunk.size and not np.isfinite(chunk).all():
+            raise ValueError("audio contains NaN or infinite samples")
+        self.samples_in += chunk.size
+        if self._resampled:
+            chunk = self._down.resample_chunk(chunk, last=last)
+        self.stream.push(chunk)
+
+    def collect(self, final: bool = False) -> np.ndarray:
+        """Enhanced output at ``sample_rate`` that is ready (everything, when ``final``)."""
+        out = self.stream.flush() if final else self.stream.pop_output()
+        if self._resampled:
+            out = self._up.resample_chunk(out, last=final)
+        if self._carry.size:
+            out = np.concatenate([self._carry, out])
+        allowed = self.samples_in - self.samples_out
+        if final:
+            out, self._carry = fit_length(out, allowed), np.zeros(0, dtype=np.float32)
+        else:
+            out, self._carry = out[:allowed], out[allowed:]
+        self.samples_out += out.shape[0]
+        return out
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        self.push(samples)
+        while self.stream.frames_ready:
+            step_streams([self.stream])
+        return self.collect()
+
+    def flush(self) -> np.ndarray:
+        if self._resampled:
+            self.push(np.zeros(0, dtype=np.float32), last=True)
+        return self.collect(final=True)

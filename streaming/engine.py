@@ -1,0 +1,146 @@
+"""The shared half of the streaming engine: one loaded model plus its DSP constants.
+
+An ``Enhancer`` is read-only after construction, so any number of streams (and threads)
+can use one. Everything that belongs to a single stream lives in ``streaming.stream.Stream``
+(the RNNoise ``RNNModel`` / ``DenoiseState`` split).
+
+Timing: frame ``t`` is formed when input sample ``(t + 1) * hop - 1`` arrives. The model's
+output at step ``t`` is the gain of spectrum frame ``t - L`` (``L`` = lookahead frames), and
+after overlap-adding frame ``j`` the output is complete up to sample ``j * hop``. The output
+stream is therefore the enhanced signal itself, sample-aligned with the input, emitted
+``hop * (L + 1)`` samples behind it; worst case a sample waits one window plus ``L`` hops
+(``latency_samples``) before it can leave.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from hush.models import GainModel
+from hush.models.features import (
+    analysis,
+    frame_signal,
+    log_power,
+    overlap_add,
+    sqrt_hann_window,
+    synthesis,
+)
+
+from .stream import Stream
+
+# Offline enhancement runs the model over at most this many frames per call (60 s), carrying
+# the state across calls, so memory stays bounded for hour-long files.
+_OFFLINE_BLOCK_FRAMES = 6000
+
+
+def min_gain_from_db(attenuation_limit_db: float | None) -> float:
+    """Gain floor for an attenuation limit: 12 dB -> 0.25. ``None`` or ``inf`` -> no floor."""
+    if attenuation_limit_db is None or math.isinf(attenuation_limit_db):
+        return 0.0
+    if not attenuation_limit_db >= 0:
+        raise ValueError(f"attenuation limit must be >= 0 dB, got {attenuation_limit_db}")
+    return float(10.0 ** (-attenuation_limit_db / 20.0))
+
+
+class Enhancer:
+    """One model, shared by every stream that uses it.
+
+    Args:
+        model: a trained ``GainModel`` (put in eval mode here).
+        name: the registry name, for logs and metrics.
+    """
+
+    def __init__(self, model: GainModel, name: str = "model") -> None:
+        self.model = model.eval()
+        self.name = name
+        self.features = model.features
+        self.sample_rate = model.features.sample_rate
+        self.hop = model.features.hop_length
+        self.win = model.features.win_length
+        self.n_bins = model.features.n_bins
+        self.lookahead_frames = model.lookahead_frames
+        self.window = sqrt_hann_window(self.win)
+        self.latency_samples = model.latency_samples
+        self.latency_ms = 1000.0 * self.latency_samples / self.sample_rate
+        # Output samples a stream withholds at its start: the pre-history half frame plus
+        # one hop per lookahead frame (those steps only fill the spectrum delay line).
+        self.output_delay = self.hop * (self.lookahead_frames + 1)
+
+    # ------------------------------------------------------------------ batched frame step
+    def initial_state(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model state ``[B, S]`` and spectrum delay line ``[B, L, F]`` (complex) of new streams."""
+        spec_queue = torch.zeros(batch_size, self.lookahead_frames, self.n_bins, dtype=torch.complex64)
+        return self.model.initial_state(batch_size), spec_queue
+
+    @torch.inference_mode()
+    def process_frames(
+        self,
+        frames: torch.Tensor,
+        model_state: torch.Tensor,
+        spec_queue: torch.Tensor,
+        min_gain: torch.Tensor | float = 0.0,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Advance ``B`` independent streams by one frame each, in one model call.
+
+        Args:
+            frames: ``[B, win]`` newest input frame of each stream (float32 samples).
+            model_state: ``[B, S]`` stacked model states.
+            spec_queue: ``[B, L, F]`` complex spectra waiting for their gain (``L`` may be 0).
+            min_gain: gain floor, a float or ``[B, 1]`` (per-stream attenuation limits).
+        Returns:
+            ``[B, win]`` windowed output frames to overlap-add, new model state, new queue.
+        """
+        spectrum = analysis(frames, self.window)
+        gains, model_state = self.model.step(log_power(spectrum, self.features), model_state)
+        if self.lookahead_frames:
+            spec_queue = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)
+            spectrum, spec_queue = spec_queue[:, 0], spec_queue[:, 1:]
+        gains = torch.clamp(gains, min=min_gain) if not isinstance(min_gain, float) or min_gain > 0 else gains
+        return synthesis(spectrum * gains, self.window), model_state, spec_queue
+
+    # ------------------------------------------------------------------ offline path
+    def total_frames(self, n_samples: int) -> int:
+        """Frames (model steps) needed so that all ``n_samples`` of output are complete."""
+        return math.ceil(n_samples / self.hop) + self.lookahead_frames + 1
+
+    @torch.inference_mode()
+    def enhance(self, audio: np.ndarray, attenuation_limit_db: float | None = None) -> np.ndarray:
+        """Enhance a whole signal with the batched (sequence) path.
+
+        Args:
+            audio: ``[S]`` float samples at ``sample_rate``.
+            attenuation_limit_db: cap on noise attenuation; ``None`` means unlimited.
+        Returns:
+            ``[S]`` float32 enhanced audio, time-aligned with the input.
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise ValueError(f"expected mono audio [S], got shape {audio.shape}")
+        n_samples = audio.shape[0]
+        if n_samples == 0:
+            return audio.copy()
+        n_frames = self.total_frames(n_samples)
+        padded = np.zeros(n_frames * self.hop, dtype=np.float32)
+        padded[:n_samples] = audio
+        frames = frame_signal(torch.from_numpy(padded).unsqueeze(0), self.features)  # [1, T, win]
+        spectrum = analysis(frames, self.window)  # [1, T, F]
+        features = log_power(spectrum, self.features)
+        state = self.model.initial_state(1)
+        gain_blocks = []
+        for start in range(0, n_frames, _OFFLINE_BLOCK_FRAMES):
+            gains, state = self.model(features[:, start : start + _OFFLINE_BLOCK_FRAMES], state)
+            gain_blocks.append(gains)
+        gains = torch.cat(gain_blocks, dim=1)[:, self.lookahead_frames :]  # gain of frame j at index j
+        min_gain = min_gain_from_db(attenuation_limit_db)
+        if min_gain > 0:
+            gains = torch.clamp(gains, min=min_gain)
+        spectrum = spectrum[:, : n_frames - self.lookahead_frames]
+        out = overlap_add(synthesis(spectrum * gains, self.window), self.hop)[0]
+        # out[0] is input sample -hop (the first frame starts half a window before the signal).
+        return out[self.hop : self.hop + n_samples].numpy().copy()
+
+    def stream(self, attenuation_limit_db: float | None = None) -> Stream:
+        """A new stream that shares this enhancer's model."""
+        return Stream(self, attenuation_limit_db=attenuation_limit_db)

@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny models (fast), weight folders and synthetic test audio.
+
+Unit tests never use the corpus or the shipped weights' quality: tiny randomly initialised
+models exercise every code path in milliseconds. Randomly initialised weights exist only
+here, in temporary folders, never in the registry's shipped folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hush.models import FeatureConfig, RecurrentConfig, SplicedConfig, build_model, save_weights
+from hush.models.base import GainModel
+
+TINY_ARCHS = {
+    "gru": RecurrentConfig(cell="gru", hidden_size=24, num_layers=2, dropout=0.0),
+    "lstm": RecurrentConfig(cell="lstm", hidden_size=16, num_layers=2, dropout=0.0),
+    "rnn": RecurrentConfig(cell="rnn", hidden_size=16, num_layers=1, dropout=0.0),
+    "dnn": SplicedConfig(past_frames=3, future_frames=0, hidden_sizes=(32,), dropout=0.0),
+    "dnn-lookahead": SplicedConfig(past_frames=2, future_frames=2, label_frames=1, hidden_sizes=(32,)),
+}
+
+
+def tiny_model(kind: str, seed: int = 0) -> GainModel:
+    torch.manual_seed(seed)
+    return build_model(FeatureConfig(), TINY_ARCHS[kind]).eval()
+
+
+def speech_like(seconds: float, rate: int = 16000, seed: int = 0, channels: int | None = None) -> np.ndarray:
+    """Harmonic 'vowels' with syllable-rate envelope and pauses, plus noise: float32, [S] or [S, C]."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 20))
+    envelope = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) ** 2 * (np.sin(2 * np.pi * 0.3 * t) > -0.5)
+    signal = 0.1 * voiced * envelope + 0.02 * rng.standard_normal(n)
+    signal = signal.astype(np.float32)
+    if channels is None:
+        return signal
+    return np.stack([np.roll(signal, 37 * c) * (1 - 0.2 * c) for c in range(channels)], axis=1)
+
+
+@pytest.fixture(params=list(TINY_ARCHS))
+def any_tiny_model(request) -> GainModel:
+    return tiny_model(request.param)
+
+
+@pytest.fixture
+def weights_dir(tmp_path: Path) -> Path:
+    """A folder with tiny 'gru' and 'dnn' weight files, as a user's --models-dir."""
+    folder = tmp_path / "weights"
+    save_weights(tiny_model("gru"), folder, "tiny-gru")
+    save_weights(tiny_model("dnn"), folder, "tiny-dnn")
+    return folder

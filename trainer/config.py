@@ -1,0 +1,126 @@
+"""Every choice a training run makes, in one validated object read from a TOML file.
+
+Checked-in configs under ``configs/`` reproduce each shipped model. Relative paths are
+resolved against the current working directory (run ``hush train`` from the repo root).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from hush.models.config import ArchitectureConfig, RecurrentConfig
+from hush.models.features import FeatureConfig
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Where audio comes from and how mixtures are made."""
+
+    speech_train: list[Path] = [Path("../shared/data/speech/train")]
+    speech_val: list[Path] = [Path("../shared/data/speech/val")]
+    noise_train: list[Path] = [Path("../shared/data/noise/train")]
+    noise_val: list[Path] = [Path("../shared/data/noise/val")]
+    manifest: Path | None = Field(
+        Path("../shared/data/manifest.csv"),
+        description="CSV with path and license columns; needed only to filter by licence.",
+    )
+    allowed_licences: list[str] | None = Field(
+        None, description="Keep only files whose manifest licence is in this list (None: keep all)."
+    )
+    max_files: int | None = Field(
+        None, ge=1, description="Use at most this many files per folder set (tests)."
+    )
+
+    segment_s: float = Field(4.0, gt=0, description="Length of each training mixture in seconds.")
+    snr_db: tuple[float, float] = (-5.0, 20.0)
+    level_dbfs: tuple[float, float] = Field((-45.0, -15.0), description="RMS level of the mixture.")
+    speech_fill: float = Field(
+        0.9, ge=0, le=1, description="Chance a short utterance is followed by another."
+    )
+    noise_only_prob: float = Field(0.03, ge=0, le=1, description="Mixtures with no speech at all.")
+
+    # Noise sources: real recordings and synthesised noise, chosen by these weights.
+    real_noise_weight: float = Field(0.55, ge=0)
+    coloured_noise_weight: float = Field(0.2, ge=0)
+    babble_weight: float = Field(0.15, ge=0)
+    hum_weight: float = Field(0.1, ge=0)
+    second_noise_prob: float = Field(0.3, ge=0, le=1, description="Add a second noise at a random level.")
+    babble_talkers: tuple[int, int] = (3, 8)
+    modulation_prob: float = Field(0.2, ge=0, le=1, description="Slow random level changes of the noise.")
+
+    random_filter_prob: float = Field(
+        0.5, ge=0, le=1, description="Random second-order filter on speech and noise (microphone colour)."
+    )
+    reverb_prob: float = Field(0.0, ge=0, le=1, description="Room reverberation with pyroomacoustics.")
+    reverb_rt60_s: tuple[float, float] = (0.15, 0.6)
+
+    val_mixtures: int = Field(400, ge=1)
+    val_seed: int = 1234
+
+
+class OptimConfig(_Strict):
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW's decoupled weight decay.")
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = Field(500, ge=0)
+    min_lr_ratio: float = Field(0.05, ge=0, le=1, description="Cosine schedule floor.")
+    grad_clip: float = Field(1.0, gt=0, description="Max global gradient norm.")
+    l2: float = Field(0.0, ge=0, description="Explicit L2 penalty on weights, added to the loss.")
+    l1: float = Field(0.0, ge=0, description="L1 penalty on weights, added to the loss.")
+
+
+class LossConfig(_Strict):
+    compression: float = Field(0.3, gt=0, le=1, description="Magnitudes are raised to this power.")
+    complex_weight: float = Field(
+        0.0, ge=0, description="Weight of an extra MSE on compressed complex spectra (0: magnitude only)."
+    )
+
+
+class TrainConfig(_Strict):
+    name: str = "gru"
+    description: str = ""
+    seed: int = 0
+    output_dir: Path = Path("runs/gru")
+    features: FeatureConfig = FeatureConfig()
+    architecture: ArchitectureConfig = RecurrentConfig()
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    loss: LossConfig = LossConfig()
+
+    batch_size: int = Field(32, ge=1)
+    max_steps: int = Field(30000, ge=1)
+    max_minutes: float | None = Field(None, gt=0, description="Stop (and export) after this wall time.")
+    tbptt_frames: int | None = Field(
+        None, ge=1, description="Truncated BPTT: backpropagate through chunks of this many frames."
+    )
+    val_every: int = Field(500, ge=1)
+    patience: int = Field(10, ge=1, description="Validations without improvement before stopping.")
+    num_workers: int = Field(1, ge=0)
+    prefetch_factor: int = Field(4, ge=1)
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch default).")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = Field(True, description="bfloat16 autocast on GPU (ignored on CPU).")
+    log_every: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.data.segment_s * self.features.sample_rate < 4 * self.features.win_length:
+            raise ValueError("data.segment_s is too short for the STFT")
+        return self
+
+
+def load_config(path: Path | str, overrides: dict | None = None) -> TrainConfig:
+    """Read a TOML config; ``overrides`` (nested dicts) win over the file."""
+    raw = tomllib.loads(Path(path).read_text())
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict):
+            raw.setdefault(key, {}).update(value)
+        else:
+            raw[key] = value
+    return TrainConfig.model_validate(raw)

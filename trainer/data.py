@@ -1,0 +1,322 @@
+"""Noisy mixtures made on the fly from folders of clean speech and of noise.
+
+Each training example is a ``segment_s`` second pair ``(clean, noisy)``:
+
+1. speech: a random utterance (cropped, or followed by others after short gaps);
+2. noise: a real recording, or synthesised coloured noise, hum, or babble from other
+   training utterances where real noise is thin; sometimes a second noise on top, and
+   slow level changes;
+3. a random second-order filter on each (microphone and room colour, as RNNoise does),
+   and optionally room reverberation;
+4. mixed at an SNR drawn from ``snr_db`` and scaled to a random level.
+
+The validation set is the same recipe on the val folders with a fixed seed, made once.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+from scipy.signal import lfilter
+from torch.utils.data import IterableDataset, get_worker_info
+
+from .config import DataConfig
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3"}
+
+
+# --------------------------------------------------------------------------- file lists
+def _manifest_licences(manifest: Path | None) -> dict[str, str]:
+    """Map resolved file path -> licence, from a manifest with ``path`` and ``license`` columns."""
+    if manifest is None or not Path(manifest).is_file():
+        return {}
+    root = Path(manifest).resolve().parent
+    with Path(manifest).open(newline="") as handle:
+        return {str((root / row["path"]).resolve()): row["license"] for row in csv.DictReader(handle)}
+
+
+def list_audio(
+    dirs: list[Path], manifest: Path | None, allowed_licences: list[str] | None, max_files: int | None
+) -> list[Path]:
+    """Audio files under ``dirs`` (sorted, recursive), filtered by manifest licence if asked."""
+    files: list[Path] = []
+    for directory in dirs:
+        if not Path(directory).is_dir():
+            raise FileNotFoundError(f"audio folder not found: {directory}")
+        files += sorted(p for p in Path(directory).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if allowed_licences is not None:
+        licences = _manifest_licences(manifest)
+        if not licences:
+            raise FileNotFoundError(f"licence filtering needs the manifest, not found: {manifest}")
+        allowed = set(allowed_licences)
+        files = [p for p in files if licences.get(str(p.resolve())) in allowed]
+    if max_files is not None:
+        files = files[:max_files]
+    if not files:
+        raise FileNotFoundError(f"no audio files in {[str(d) for d in dirs]}")
+    return files
+
+
+def licence_summary(files: list[Path], manifest: Path | None) -> dict[str, int]:
+    """How many of ``files`` carry each licence (``unknown`` when not in the manifest)."""
+    licences = _manifest_licences(manifest)
+    counts: dict[str, int] = {}
+    for path in files:
+        key = licences.get(str(path.resolve()), "unknown")
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def load_audio_files(files: list[Path], sample_rate: int) -> list[np.ndarray]:
+    """Decode every file to mono float32 at ``sample_rate`` (down-mix, then soxr resampling)."""
+    signals = []
+    for path in files:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+        if rate != sample_rate:
+            audio = soxr.resample(audio, rate, sample_rate).astype(np.float32)
+        if audio.size:
+            signals.append(np.ascontiguousarray(audio))
+    return signals
+
+
+# --------------------------------------------------------------------------- helpers
+def active_power(x: np.ndarray, frame: int = 160) -> float:
+    """Mean power over frames within 40 dB of the loudest one (ignores pauses)."""
+    n = x.shape[0] // frame
+    if n == 0:
+        return float(np.mean(x**2) + 1e-12)
+    energy = np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1)
+    active = energy[energy > energy.max() * 1e-4]
+    return float(active.mean() + 1e-12)
+
+
+def random_filter(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """RNNoise's augmentation: ``(1 + r1 z^-1 + r2 z^-2) / (1 + r3 z^-1 + r4 z^-2)``,
+    ``r ~ U(-3/8, 3/8)`` (always stable), a mild random tilt/resonance."""
+    r = rng.uniform(-0.375, 0.375, size=4)
+    return lfilter([1.0, r[0], r[1]], [1.0, r[2], r[3]], x).astype(np.float32)
+
+
+def crop_or_loop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random ``length``-sample excerpt; short signals are looped from a random phase."""
+    if x.shape[0] >= length:
+        start = int(rng.integers(0, x.shape[0] - length + 1))
+        return x[start : start + length]
+    reps = math.ceil(length / x.shape[0]) + 1
+    start = int(rng.integers(0, x.shape[0]))
+    return np.tile(x, reps)[start : start + length]
+
+
+def coloured_noise(length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise with a power-law slope (brown .. blue) times a smooth random spectral shape."""
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    freqs = np.fft.rfftfreq(length, 1.0 / sample_rate)
+    slope = rng.uniform(-2.0, 1.0)  # power ~ f^slope: -2 brown, -1 pink, 0 white, 1 blue
+    shape = (np.maximum(freqs, 20.0) / 1000.0) ** (slope / 2.0)
+    knots = rng.uniform(-10.0, 10.0, size=8)  # dB at log-spaced frequencies
+    knot_f = np.geomspace(50.0, sample_rate / 2, num=8)
+    shape *= 10 ** (np.interp(np.log(np.maximum(freqs, 50.0)), np.log(knot_f), knots) / 20.0)
+    return np.fft.irfft(spectrum * shape, n=length).astype(np.float32)
+
+
+def hum(length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Mains hum and buzz: 50 or 60 Hz with random harmonics, plus a little broadband noise."""
+    f0 = rng.choice([50.0, 60.0]) * rng.uniform(0.98, 1.02)
+    t = np.arange(length) / sample_rate
+    out = np.zeros(length)
+    decay = rng.uniform(0.0, 0.3)
+    for k in range(1, int(rng.integers(3, 40))):
+        if k * f0 >= sample_rate / 2:
+            break
+        out += (
+            np.exp(-decay * k) * rng.uniform(0.2, 1.0) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6.3))
+        )
+    out /= np.sqrt(np.mean(out**2)) + 1e-9
+    return (out + 10 ** (rng.uniform(-40, -15) / 20) * rng.standard_normal(length)).astype(np.float32)
+
+
+def slow_modulation(length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth gain curve varying by up to +-8 dB over about a second."""
+    knots = max(2, int(length / sample_rate * 2))
+    db = rng.uniform(-8.0, 8.0, size=knots)
+    return (10 ** (np.interp(np.linspace(0, knots - 1, length), np.arange(knots), db) / 20)).astype(
+        np.float32
+    )
+
+
+# --------------------------------------------------------------------------- mixtures
+@dataclass
+class Mixture:
+    clean: np.ndarray  # [S] float32
+    noisy: np.ndarray  # [S] float32
+    snr_db: float
+
+
+class MixtureMaker:
+    """Makes mixtures from in-memory speech and noise signals (all at ``sample_rate``)."""
+
+    def __init__(
+        self, cfg: DataConfig, sample_rate: int, speech: list[np.ndarray], noise: list[np.ndarray]
+    ) -> None:
+        if not speech or not noise:
+            raise ValueError("need at least one speech and one noise signal")
+        self.cfg = cfg
+        self.sample_rate = sample_rate
+        self.speech = speech
+        self.noise = noise
+        self.length = round(cfg.segment_s * sample_rate)
+        weights = np.array(
+            [cfg.real_noise_weight, cfg.coloured_noise_weight, cfg.babble_weight, cfg.hum_weight], dtype=float
+        )
+        if weights.sum() <= 0:
+            raise ValueError("at least one noise weight must be positive")
+        self.noise_probs = weights / weights.sum()
+        self._rirs: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def _speech(self, rng: np.random.Generator) -> np.ndarray:
+        out = np.zeros(self.length, dtype=np.float32)
+        pos = int(rng.integers(0, max(1, int(0.3 * self.length))))
+        while pos < self.length:
+            utterance = self.speech[int(rng.integers(len(self.speech)))]
+            utterance = utterance * np.float32(10 ** (rng.uniform(-6, 6) / 20))
+            room = self.length - pos
+            if utterance.shape[0] > room:
+                start = int(rng.integers(0, utterance.shape[0] - room + 1)) if pos == 0 else 0
+                utterance = utterance[start : start + room]
+            out[pos : pos + utterance.shape[0]] += utterance
+            pos += utterance.shape[0] + int(rng.uniform(0.1, 0.8) * self.sample_rate)
+            if rng.random() > self.cfg.speech_fill:
+                break
+        return out
+
+    def _one_noise(self, rng: np.random.Generator) -> np.ndarray:
+        kind = rng.choice(4, p=self.noise_probs)
+        if kind == 0:
+            noise = crop_or_loop(self.noise[int(rng.integers(len(self.noise)))], self.length, rng)
+        elif kind == 1:
+            noise = coloured_noise(self.length, self.sample_rate, rng)
+        elif kind == 2:
+            lo, hi = self.cfg.babble_talkers
+            noise = np.zeros(self.length, dtype=np.float32)
+            for _ in range(int(rng.integers(lo, hi + 1))):
+                talker = crop_or_loop(self.speech[int(rng.integers(len(self.speech)))], self.length, rng)
+                noise += talker / np.float32(np.sqrt(active_power(talker)))
+        else:
+            noise = hum(self.length, self.sample_rate, rng)
+        noise = noise.astype(np.float32)
+        if rng.random() < self.cfg.modulation_prob:
+            noise = noise * slow_modulation(self.length, self.sample_rate, rng)
+        return noise / np.float32(np.sqrt(np.mean(noise**2)) + 1e-9)
+
+    def _reverb(self, speech: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(reverberant input, target = direct path + first 50 ms of reflections)."""
+        if self._rirs is None:
+            self._rirs = make_rirs(32, self.sample_rate, self.cfg.reverb_rt60_s, rng)
+        rir, early = self._rirs[int(rng.integers(len(self._rirs)))]
+        wet = np.convolve(speech, rir)[: self.length].astype(np.float32)
+        target = np.convolve(speech, early)[: self.length].astype(np.float32)
+        return wet, target
+
+    def make(self, rng: np.random.Generator) -> Mixture:
+        cfg = self.cfg
+        no_speech = rng.random() < cfg.noise_only_prob
+        speech = np.zeros(self.length, dtype=np.float32) if no_speech else self._speech(rng)
+        target = speech
+        if not no_speech and cfg.reverb_prob > 0 and rng.random() < cfg.reverb_prob:
+            speech, target = self._reverb(speech, rng)
+        if cfg.random_filter_prob > 0 and rng.random() < cfg.random_filter_prob:
+            # the same microphone colours the speech and its target
+            r = rng.uniform(-0.375, 0.375, size=4)
+            speech = lfilter([1.0, r[0], r[1]], [1.0, r[2], r[3]], speech).astype(np.float32)
+            target = lfilter([1.0, r[0], r[1]], [1.0, r[2], r[3]], target).astype(np.float32)
+
+        noise = self._one_noise(rng)
+        if rng.random() < cfg.second_noise_prob:
+            noise = noise + self._one_noise(rng) * np.float32(10 ** (rng.uniform(-15, 0) / 20))
+        if cfg.random_filter_prob > 0 and rng.random() < cfg.random_filter_prob:
+            noise = random_filter(noise, rng)
+
+        snr = float(rng.uniform(*cfg.snr_db))
+        if not no_speech:
+            noise_power = np.mean(noise**2) + 1e-12
+            noise = noise * np.float32(np.sqrt(active_power(speech) / noise_power / 10 ** (snr / 10)))
+        noisy = speech + noise
+        gain = 10 ** (rng.uniform(*cfg.level_dbfs) / 20) / (np.sqrt(np.mean(noisy**2)) + 1e-9)
+        peak = np.max(np.abs(noisy)) * gain
+        if peak > 0.99:
+            gain *= 0.99 / peak
+        gain = np.float32(gain)
+        return Mixture(clean=target * gain, noisy=noisy * gain, snr_db=snr)
+
+
+def make_rirs(
+    count: int, sample_rate: int, rt60_range: tuple[float, float], rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Shoebox room impulse responses (pyroomacoustics), each with its early part (50 ms)."""
+    import pyroomacoustics as pra  # optional dependency: only needed when reverb_prob > 0
+
+    rirs = []
+    while len(rirs) < count:
+        dims = rng.uniform([3, 3, 2.4], [10, 8, 4])
+        rt60 = rng.uniform(*rt60_range)
+        try:
+            absorption, max_order = pra.inverse_sabine(rt60, dims)
+        except ValueError:
+            continue
+        room = pra.ShoeBox(
+            dims, fs=sample_rate, materials=pra.Material(absorption), max_order=min(max_order, 20)
+        )
+        source = rng.uniform([0.5, 0.5, 1.0], dims - 0.5)
+        mic = rng.uniform([0.5, 0.5, 1.0], dims - 0.5)
+        room.add_source(source)
+        room.add_microphone(mic)
+        room.compute_rir()
+        rir = np.asarray(room.rir[0][0], dtype=np.float32)
+        direct = int(np.argmax(np.abs(rir)))
+        rir = rir[max(direct - 40, 0) :]
+        rir /= np.abs(rir).max() + 1e-9
+        early = rir.copy()
+        early[int(0.05 * sample_rate) + 40 :] = 0.0
+        rirs.append((rir, early))
+    return rirs
+
+
+class MixtureStream(IterableDataset):
+    """An endless stream of ``(clean [S], noisy [S])`` float tensors.
+
+    Every (rank, worker) pair draws from its own seeded generator, so runs are
+    reproducible for a given seed, world size and worker count.
+    """
+
+    def __init__(self, maker: MixtureMaker, seed: int, rank: int = 0) -> None:
+        super().__init__()
+        self.maker = maker
+        self.seed = seed
+        self.rank = rank
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker = info.id if info is not None else 0
+        rng = np.random.default_rng([self.seed, self.rank, worker])
+        while True:
+            mix = self.maker.make(rng)
+            yield torch.from_numpy(mix.clean), torch.from_numpy(mix.noisy)
+
+
+def validation_set(
+    maker: MixtureMaker, count: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """``count`` fixed mixtures: clean ``[N, S]``, noisy ``[N, S]``, SNRs ``[N]`` (dB)."""
+    rng = np.random.default_rng(seed)
+    mixtures = [maker.make(rng) for _ in range(count)]
+    clean = torch.from_numpy(np.stack([m.clean for m in mixtures]))
+    noisy = torch.from_numpy(np.stack([m.noisy for m in mixtures]))
+    return clean, noisy, np.array([m.snr_db for m in mixtures])

@@ -1,0 +1,47 @@
+"""Training losses on compressed spectra."""
+
+from __future__ import annotations
+
+import torch
+
+from .config import LossConfig
+
+_EPS = 1e-12
+
+
+def compressed_spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
+    """MSE between power-law compressed magnitude spectra, plus optionally the same on
+    compressed complex spectra (magnitude^c with the original phase).
+
+    Args:
+        estimate, clean: ``[B, T, F]`` complex spectra.
+    Returns:
+        scalar loss.
+    """
+    c = cfg.compression
+    est_power = estimate.real.square() + estimate.imag.square() + _EPS
+    clean_power = clean.real.square() + clean.imag.square() + _EPS
+    est_mag = est_power.pow(c / 2)
+    clean_mag = clean_power.pow(c / 2)
+    loss = torch.mean((est_mag - clean_mag).square())
+    if cfg.complex_weight > 0:
+        # |X|^c * X / |X| = X * |X|^(c - 1)
+        est_c = estimate * est_power.pow((c - 1) / 2)
+        clean_c = clean * clean_power.pow((c - 1) / 2)
+        loss = loss + cfg.complex_weight * torch.mean((est_c - clean_c).abs().square())
+    return loss
+
+
+def weight_penalty(model: torch.nn.Module, l1: float, l2: float) -> torch.Tensor | float:
+    """``l1 * sum|w| + l2 * sum w^2`` over weight matrices (biases are not penalised)."""
+    if l1 == 0 and l2 == 0:
+        return 0.0
+    total: torch.Tensor | float = 0.0
+    for param in model.parameters():
+        if param.ndim < 2:
+            continue
+        if l1:
+            total = total + l1 * param.abs().sum()
+        if l2:
+            total = total + l2 * param.square().sum()
+    return total

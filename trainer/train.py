@@ -1,0 +1,341 @@
+"""The training loop: BPTT over whole segments (or truncated), AdamW, clipping, early
+stopping on validation loss, resumable checkpoints, CSV log, mixed precision and
+``torchrun`` data parallelism on GPUs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from hush.models import GainModel, Provenance, build_model, save_weights
+from hush.models.features import analysis, frame_signal, log_power, sqrt_hann_window
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .config import TrainConfig
+from .data import MixtureMaker, MixtureStream, licence_summary, list_audio, load_audio_files, validation_set
+from .loss import compressed_spectral_loss, weight_penalty
+
+
+@dataclass
+class TrainResult:
+    best_val_loss: float
+    best_step: int
+    steps: int
+    minutes: float
+    export_json: Path
+    stopped_early: bool
+
+
+class _Distributed:
+    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; without them this is a single process."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.enabled = self.world > 1
+        if self.enabled and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def broadcast_flag(self, flag: bool, device: torch.device) -> bool:
+        if not self.enabled:
+            return flag
+        tensor = torch.tensor([int(flag)], device=device)
+        dist.broadcast(tensor, src=0)
+        return bool(tensor.item())
+
+
+def pick_device(cfg: TrainConfig, ddp: _Distributed) -> torch.device:
+    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", ddp.local_rank)
+
+
+def spectra(audio: torch.Tensor, cfg: TrainConfig, window: torch.Tensor) -> torch.Tensor:
+    """``[B, S]`` audio -> ``[B, T, F]`` complex spectra with the engine's framing."""
+    hop = cfg.features.hop_length
+    usable = audio.shape[-1] // hop * hop
+    return analysis(frame_signal(audio[..., :usable], cfg.features), window)
+
+
+def sequence_loss(
+    model: GainModel, noisy: torch.Tensor, clean: torch.Tensor, cfg: TrainConfig, window: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spectral loss of one batch with whole-sequence BPTT; returns (loss, enhanced spectra)."""
+    noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
+    base = model.module if isinstance(model, DistributedDataParallel) else model
+    state = base.initial_state(noisy.shape[0]).to(noisy.device)
+    gains, _ = model(log_power(noisy_spec, cfg.features), state)
+    lookahead = base.lookahead_frames
+    frames = noisy_spec.shape[1] - lookahead
+    estimate = noisy_spec[:, :frames] * gains[:, lookahead:].float()
+    return compressed_spectral_loss(estimate, clean_spec[:, :frames], cfg.loss), estimate
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    opt = cfg.optim
+    if step < opt.warmup_steps:
+        return opt.lr * (step + 1) / opt.warmup_steps
+    progress = min(1.0, (step - opt.warmup_steps) / max(1, cfg.max_steps - opt.warmup_steps))
+    return opt.lr * (opt.min_lr_ratio + (1 - opt.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def evaluate(
+    model: GainModel, clean: torch.Tensor, noisy: torch.Tensor, cfg: TrainConfig, device: torch.device
+) -> float:
+    """Mean validation loss over the fixed validation set."""
+    model.eval()
+    window = sqrt_hann_window(cfg.features.win_length).to(device)
+    total, count = 0.0, 0
+    for start in range(0, clean.shape[0], cfg.batch_size):
+        c = clean[start : start + cfg.batch_size].to(device)
+        n = noisy[start : start + cfg.batch_size].to(device)
+        loss, _ = sequence_loss(model, n, c, cfg, window)
+        total += loss.item() * c.shape[0]
+        count += c.shape[0]
+    model.train()
+    return total / count
+
+
+def _data_summary(cfg: TrainConfig, speech_files: list[Path], noise_files: list[Path], speech, noise) -> dict:
+    rate = cfg.features.sample_rate
+    return {
+        "speech_dirs": [str(p) for p in cfg.data.speech_train],
+        "noise_dirs": [str(p) for p in cfg.data.noise_train],
+        "speech_files": len(speech_files),
+        "speech_hours": round(sum(x.shape[0] for x in speech) / rate / 3600, 3),
+        "noise_files": len(noise_files),
+        "noise_hours": round(sum(x.shape[0] for x in noise) / rate / 3600, 3),
+        "speech_licences": licence_summary(speech_files, cfg.data.manifest),
+        "noise_licences": licence_summary(noise_files, cfg.data.manifest),
+        "allowed_licences": cfg.data.allowed_licences,
+    }
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train, validate, early-stop, and export the best checkpoint as ``<output_dir>/export/<name>``."""
+    ddp = _Distributed()
+    device = pick_device(cfg, ddp)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + ddp.rank)
+    out_dir = Path(cfg.output_dir)
+    if ddp.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
+
+    rate = cfg.features.sample_rate
+    d = cfg.data
+    speech_files = list_audio(d.speech_train, d.manifest, d.allowed_licences, d.max_files)
+    noise_files = list_audio(d.noise_train, d.manifest, d.allowed_licences, d.max_files)
+    speech, noise = load_audio_files(speech_files, rate), load_audio_files(noise_files, rate)
+    val_speech = load_audio_files(list_audio(d.speech_val, d.manifest, None, d.max_files), rate)
+    val_noise = load_audio_files(list_audio(d.noise_val, d.manifest, None, d.max_files), rate)
+    summary = _data_summary(cfg, speech_files, noise_files, speech, noise)
+    val_clean, val_noisy, _ = validation_set(
+        MixtureMaker(d, rate, val_speech, val_noise), d.val_mixtures, d.val_seed
+    )
+
+    model = build_model(cfg.features, cfg.architecture).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
+    )
+    step, best_val, best_step, bad_evals, elapsed_before = 0, math.inf, 0, 0, 0.0
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if resume and last_path.is_file():
+        ckpt = torch.load(last_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, best_val, best_step = ckpt["step"], ckpt["best_val"], ckpt["best_step"]
+        bad_evals, elapsed_before = ckpt["bad_evals"], ckpt.get("elapsed_s", 0.0)
+    train_model: torch.nn.Module = model
+    if ddp.enabled:
+        train_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    maker = MixtureMaker(d, rate, speech, noise)
+    loader = DataLoader(
+        MixtureStream(maker, seed=cfg.seed + step, rank=ddp.rank),
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        prefetch_factor=cfg.prefetch_factor if cfg.num_workers else None,
+        pin_memory=device.type == "cuda",
+        persistent_workers=cfg.num_workers > 0,
+    )
+    window = sqrt_hann_window(cfg.features.win_length).to(device)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and cfg.amp else nullcontext()
+    )
+    log_path = out_dir / "log.csv"
+    new_log = not (resume and log_path.is_file())
+    log_file = log_path.open("w" if new_log else "a", newline="") if ddp.main else None
+    writer = csv.writer(log_file) if log_file else None
+    if writer and new_log:
+        writer.writerow(["step", "minutes", "lr", "train_loss", "grad_norm", "val_loss", "best_val_loss"])
+
+    start_time = time.monotonic()
+    bar = tqdm(total=cfg.max_steps, initial=step, disable=not (progress and ddp.main), desc=cfg.name)
+    running, stopped_early = [], False
+    model.train()
+    for clean, noisy in loader:
+        if step >= cfg.max_steps:
+            break
+        clean, noisy = clean.to(device, non_blocking=True), noisy.to(device, non_blocking=True)
+        lr = _lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            if cfg.tbptt_frames:
+                loss_value = _tbptt_backward(train_model, model, noisy, clean, cfg, window)
+            else:
+                loss, _ = sequence_loss(train_model, noisy, clean, cfg, window)
+                loss = loss + weight_penalty(model, cfg.optim.l1, cfg.optim.l2)
+                loss.backward()
+                loss_value = loss.item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip).item()
+        if math.isfinite(grad_norm):
+            optimizer.step()
+        step += 1
+        running.append(loss_value)
+        bar.update(1)
+        minutes = (elapsed_before + time.monotonic() - start_time) / 60
+
+        if step % cfg.log_every == 0 and writer:
+            writer.writerow(
+                [step, f"{minutes:.2f}", f"{lr:.3g}", f"{np.mean(running):.5f}", f"{grad_norm:.3f}", "", ""]
+            )
+            log_file.flush()
+            bar.set_postfix(loss=f"{np.mean(running):.4f}", best=f"{best_val:.4f}")
+            running = []
+
+        out_of_time = cfg.max_minutes is not None and minutes >= cfg.max_minutes
+        if step % cfg.val_every == 0 or step >= cfg.max_steps or out_of_time:
+            stop = False
+            if ddp.main:
+                val = evaluate(model, val_clean, val_noisy, cfg, device)
+                if val < best_val:
+                    best_val, best_step, bad_evals = val, step, 0
+                    torch.save({"model": model.state_dict(), "step": step, "val_loss": val}, best_path)
+                else:
+                    bad_evals += 1
+                writer.writerow(
+                    [step, f"{minutes:.2f}", f"{lr:.3g}", "", "", f"{val:.5f}", f"{best_val:.5f}"]
+                )
+                log_file.flush()
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "step": step,
+                        "best_val": best_val,
+                        "best_step": best_step,
+                        "bad_evals": bad_evals,
+                        "elapsed_s": minutes * 60,
+                    },
+                    last_path,
+                )
+                stopped_early = bad_evals >= cfg.patience
+                stop = stopped_early or out_of_time
+            if ddp.broadcast_flag(stop, device):
+                break
+    bar.close()
+    minutes = (elapsed_before + time.monotonic() - start_time) / 60
+    if log_file:
+        log_file.close()
+
+    export_json = out_dir / "export" / f"{cfg.name}.json"
+    if ddp.main:
+        best = torch.load(best_path, map_location="cpu", weights_only=False)
+        export_model = build_model(cfg.features, cfg.architecture)
+        export_model.load_state_dict(best["model"])
+        licences = sorted(set(summary["speech_licences"]) | set(summary["noise_licences"]))
+        provenance = Provenance(
+            data=(
+                f"{summary['speech_hours']} h speech ({summary['speech_files']} files) from "
+                f"{', '.join(summary['speech_dirs'])}; {summary['noise_hours']} h noise "
+                f"({summary['noise_files']} files) from {', '.join(summary['noise_dirs'])}; "
+                "plus synthesised coloured noise, hum and babble"
+            ),
+            steps=best["step"],
+            val_loss=best["val_loss"],
+            licences=licences,
+            extra={
+                "data": summary,
+                "train_config": cfg.model_dump(mode="json"),
+                "train_minutes": round(minutes, 1),
+                "total_steps": step,
+                "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+                "world_size": ddp.world,
+                "git_commit": _git_commit(),
+            },
+        )
+        save_weights(
+            export_model, export_json.parent, cfg.name, description=cfg.description, provenance=provenance
+        )
+    if ddp.enabled:
+        dist.barrier()
+    return TrainResult(best_val, best_step, step, minutes, export_json, stopped_early)
+
+
+def _tbptt_backward(
+    train_model: torch.nn.Module,
+    model: GainModel,
+    noisy: torch.Tensor,
+    clean: torch.Tensor,
+    cfg: TrainConfig,
+    window: torch.Tensor,
+) -> float:
+    """Truncated BPTT: run the sequence in chunks of ``tbptt_frames``, carrying the state
+    forward but cutting the gradient at chunk borders; gradients of all chunks add up."""
+    noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
+    features = log_power(noisy_spec, cfg.features)
+    lookahead = model.lookahead_frames
+    state = model.initial_state(noisy.shape[0]).to(noisy.device)
+    gains_all = []
+    total_frames = noisy_spec.shape[1]
+    chunk = cfg.tbptt_frames
+    n_chunks = math.ceil(total_frames / chunk)
+    value = 0.0
+    for start in range(0, total_frames, chunk):
+        gains, state = train_model(features[:, start : start + chunk], state.detach())
+        gains_all.append(gains.detach())
+        # output index t is the gain of frame t - lookahead
+        first = start - lookahead
+        lo = max(first, 0)
+        hi = first + gains.shape[1]
+        if hi <= lo:
+            continue
+        estimate = noisy_spec[:, lo:hi] * gains[:, lo - first :].float()
+        loss = compressed_spectral_loss(estimate, clean_spec[:, lo:hi], cfg.loss) / n_chunks
+        loss = loss + weight_penalty(model, cfg.optim.l1, cfg.optim.l2) / n_chunks
+        loss.backward()
+        value += loss.item()
+    return value
