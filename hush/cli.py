@@ -254,6 +254,46 @@ def train(
     )
 
 
+@app.command()
+def publish(
+    export_json: Annotated[
+        Path, typer.Argument(help="An exported weight file (runs/<name>/export/<name>.json).")
+    ],
+    destination: Annotated[
+        Path, typer.Option("--to", help="Models folder to publish into (default: the shipped weights).")
+    ] = Path("models/weights"),
+    scores: Annotated[
+        Path | None, typer.Option("--scores", help="`hush eval --json` output to record as test scores.")
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option(help="Which system of --scores (default: the model name).")
+    ] = None,
+    command: Annotated[str, typer.Option(help="The command that produced --scores, for the card.")] = "",
+) -> None:
+    """Copy a trained model into a models folder, record its test scores, write its model card."""
+    from hush.models import WeightFileError, read_metadata
+    from hush.trainer.publish import publish as publish_model
+    from hush.trainer.publish import record_test_scores, write_card
+
+    try:
+        meta = read_metadata(export_json)
+    except WeightFileError as err:
+        _err(str(err))
+        raise typer.Exit(2) from None
+    card = publish_model(export_json, destination)
+    if scores is not None:
+        report = json.loads(scores.read_text())
+        name = system or meta.name
+        if name not in report.get("systems", {}):
+            _err(f"{scores} has no system {name!r}")
+            raise typer.Exit(2)
+        metrics = {k: v for k, v in report["systems"][name].items() if isinstance(v, int | float)}
+        evaluation = {"command": command, "date": report.get("date", ""), "files": report.get("files")}
+        record_test_scores(destination / f"{meta.name}.json", metrics, evaluation)
+        card = write_card(destination / f"{meta.name}.json")
+    typer.echo(f"published {meta.name} to {destination} (card: {card})")
+
+
 def main() -> None:
     try:
         app()

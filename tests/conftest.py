@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from hush.models import FeatureConfig, RecurrentConfig, SplicedConfig, build_model, save_weights
 from hush.models.base import GainModel
 
