@@ -149,7 +149,8 @@ def run_eval_command(
     result["skipped_peers"] = skipped
     print_tables(result)
     for failure in result["failures"]:
-        _err(f"{failure['system']} failed on {failure['file']}: {failure['error']}")
+        who = "reading" if failure["system"] == "*" else failure["system"]
+        _err(f"{who} failed on {failure['file']}: {failure['error']}")
     typer.echo(
         f"{result['files']} files, {len(config.systems)} systems, {result['run_seconds']:.1f} s "
         f"with {result['workers']} worker(s)",
@@ -165,4 +166,7 @@ def run_eval_command(
         typer.echo(f"wrote {markdown_path}", err=True)
     if plots:
         typer.echo(f"wrote {len(list(Path(plots).glob('*.png')))} picture(s) to {plots}", err=True)
+    if result["failures"]:
+        _err(f"{len(result['failures'])} failure(s): the means above leave those files out")
+        raise typer.Exit(1)
     return result

@@ -98,7 +98,10 @@ def _evaluate_pair(pair: Pair) -> dict:
     """Enhance and score one pair with every system; a failing system is recorded, not fatal."""
     worker = _WORKER
     assert worker is not None, "worker not initialised"
-    clean, noisy = read_pair(pair)
+    try:
+        clean, noisy = read_pair(pair)
+    except (OSError, ValueError) as err:  # AudioFileError is a ValueError
+        return {"name": pair.name, "unreadable": f"{type(err).__name__}: {err}"}
     record: dict = {
         "name": pair.name,
         "seconds": clean.shape[0] / 16000,
@@ -194,6 +197,10 @@ def run_eval(
         records_iter = progress(records_iter, len(pairs))
     records = sorted(records_iter, key=lambda r: r["name"])
     seconds = time.perf_counter() - start
+    failures = [
+        {"file": r["name"], "system": "*", "error": r["unreadable"]} for r in records if "unreadable" in r
+    ]
+    records = [r for r in records if "unreadable" not in r]
 
     systems = summarise(records, config.systems)
     latency = {NOISY: 0.0, **{p: peer_latency_ms(p) for p in config.peers}}
@@ -201,7 +208,7 @@ def run_eval(
     for name, entry in systems.items():
         entry["latency_ms"] = latency.get(name)
         entry["kind"] = "input" if name == NOISY else ("peer" if name in config.peers else "hush")
-    failures = [
+    failures += [
         {"file": r["name"], "system": system, "error": error}
         for r in records
         for system, error in r.pop("errors").items()

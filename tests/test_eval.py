@@ -67,6 +67,10 @@ def test_pesq_stoi_dnsmos_sanity():
     assert math.isnan(pesq_wb(clean, np.zeros_like(clean)))  # no utterance: NaN, not a crash
     assert stoi_score(clean, clean) > 0.99
     assert stoi_score(clean, noisy) < stoi_score(clean, add_noise(clean, 20.0))
+    from speechmos import dnsmos
+
+    reference = dnsmos.run(noisy, RATE)  # our one-thread sessions give speechmos' own scores
+    assert Dnsmos()(noisy)["dnsmos_ovrl"] == pytest.approx(reference["ovrl_mos"], abs=1e-6)
     scores = Dnsmos()(noisy * 3.0)  # overshoot beyond [-1, 1] is clipped, not rejected
     assert set(scores) == {"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"}
     assert all(1.0 <= v <= 5.0 for v in scores.values())
@@ -174,8 +178,8 @@ def test_eval_matches_hush_enhance(pairs_dir, weights_dir, tmp_path):
     """The hush system's scores are those of the file `hush enhance` writes (same output)."""
     out_json = tmp_path / "r.json"
     weights = weights_dir / "tiny-dnn.json"
-    result = _eval("--pairs", pairs_dir, "--weights", weights, "--limit", "1", "--workers", "1",
-                   "--json", out_json, "--quiet")  # fmt: skip
+    result = _eval("--pairs", pairs_dir, "--model", "tiny-dnn", "--models-dir", weights_dir, "--limit", "1",
+                   "--workers", "1", "--json", out_json, "--quiet")  # fmt: skip
     assert result.exit_code == 0, result.output
     enhanced = tmp_path / "enh.wav"
     done = runner.invoke(app, ["enhance", str(pairs_dir / "noisy" / "s0.flac"), "-o", str(enhanced),
@@ -197,3 +201,15 @@ def test_eval_argument_errors(pairs_dir, tmp_path):
     assert result.exit_code == 2 and "unknown model" in result.output
     result = _eval("--pairs", pairs_dir, "--peers", "dtln", "--peers-dir", tmp_path)
     assert result.exit_code == 2 and "nothing to evaluate" in result.output
+
+
+def test_unreadable_file_is_reported_not_fatal(pairs_dir, tmp_path):
+    (pairs_dir / "noisy" / "s1.flac").write_bytes(b"fLaC but not really")
+    out_json = tmp_path / "r.json"
+    result = _eval(
+        "--pairs", pairs_dir, "--peers", "noisereduce", "--workers", "1", "--json", out_json, "--quiet"
+    )
+    assert result.exit_code == 1
+    assert "reading failed on s1.flac" in result.output
+    data = json.loads(out_json.read_text())
+    assert data["files"] == 2 and [f["file"] for f in data["failures"]] == ["s1.flac"]
