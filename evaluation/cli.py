@@ -75,6 +75,21 @@ def resolve_peers(text: str | None, peers_dir: Path) -> tuple[list[str], dict[st
     return ready, skipped
 
 
+def _files_to_draw(selected: list, count: int, names: str | None) -> tuple[str, ...]:
+    """The named pairs (which must be in the selection), else ``count`` spread over it."""
+    if names:
+        wanted = [n.strip() for n in names.split(",") if n.strip()]
+        known = {p.name for p in selected}
+        missing = [n for n in wanted if n not in known]
+        if missing:
+            _err(f"--plot-names not among the selected pairs: {', '.join(missing)}")
+            raise typer.Exit(2)
+        return tuple(wanted)
+    count = min(count, len(selected))
+    picks = sorted({round(i * (len(selected) - 1) / max(count - 1, 1)) for i in range(count)})
+    return tuple(selected[i].name for i in picks)
+
+
 def command_line(**options) -> str:
     """The canonical ``hush eval`` command for these options (recorded with the results)."""
     parts = ["hush", "eval"]
@@ -98,6 +113,7 @@ def run_eval_command(
     markdown_path: Path | None,
     plots: Path | None,
     plot_files: int,
+    plot_names: str | None,
     limit: int | None,
     every: int | None,
     workers: int | None,
@@ -115,15 +131,13 @@ def run_eval_command(
         _err("nothing to evaluate: give --model/--weights, or --peers that are available")
         raise typer.Exit(2)
 
-    # Spread the files to draw over the selection (first, middle, last ...).
-    count = min(plot_files, len(selected)) if plots else 0
-    picks = sorted({round(i * (len(selected) - 1) / max(count - 1, 1)) for i in range(count)})
+    drawn = _files_to_draw(selected, plot_files, plot_names) if plots else ()
     config = EvalConfig(
         models=tuple(specs),
         peers=tuple(peer_names),
         peers_dir=str(peers_folder),
         plots_dir=str(plots) if plots else None,
-        plot_files=tuple(selected[i].name for i in picks),
+        plot_files=drawn,
     )
 
     def progress(records, total):

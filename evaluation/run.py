@@ -177,6 +177,14 @@ def _iter_records(config: EvalConfig, pairs: list[Pair], workers: int) -> Iterat
             yield future.result()
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask, which containers narrow), else the count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def run_eval(
     config: EvalConfig,
     pairs: list[Pair],
@@ -188,7 +196,7 @@ def run_eval(
     ``{"systems": {name: {"pesq", "stoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",
     "ci95", "n", "by_snr", "latency_ms", "kind"}}, "files": int, "per_file": [...], ...}``
     """
-    workers = max(1, min(workers or os.cpu_count() or 1, len(pairs)))
+    workers = max(1, min(workers or available_cpus(), len(pairs)))
     if config.plots_dir:
         Path(config.plots_dir).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

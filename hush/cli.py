@@ -288,6 +288,10 @@ def eval_cmd(
         Path | None, typer.Option("--plots", help="Write spectrogram PNGs (and before_after.png) here.")
     ] = None,
     plot_files: Annotated[int, typer.Option(help="How many files --plots draws.")] = 3,
+    plot_names: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated pair names to draw instead; the first gets before_after.png."),
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Score at most N pairs (after --every).", min=1)] = None,
     every: Annotated[int | None, typer.Option(help="Score every K-th pair (0, K, 2K, ...).", min=1)] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: CPU count).", min=1)] = None,
@@ -311,6 +315,7 @@ def eval_cmd(
         markdown_path=markdown_path,
         plots=plots,
         plot_files=plot_files,
+        plot_names=plot_names,
         limit=limit,
         every=every,
         workers=workers,

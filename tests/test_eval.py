@@ -199,6 +199,10 @@ def test_eval_argument_errors(pairs_dir, tmp_path):
     assert result.exit_code == 2 and "unknown peer" in result.output
     result = _eval("--pairs", pairs_dir, "--model", "no-such-model")
     assert result.exit_code == 2 and "unknown model" in result.output
+    result = _eval(
+        "--pairs", pairs_dir, "--peers", "noisereduce", "--plots", tmp_path, "--plot-names", "x.flac"
+    )
+    assert result.exit_code == 2 and "not among the selected pairs: x.flac" in result.output
     result = _eval("--pairs", pairs_dir, "--peers", "dtln", "--peers-dir", tmp_path)
     assert result.exit_code == 2 and "nothing to evaluate" in result.output
 
