@@ -294,6 +294,75 @@ def publish(
     typer.echo(f"published {meta.name} to {destination} (card: {card})")
 
 
+@app.command("eval")
+def eval_cmd(
+    pairs: Annotated[
+        Path, typer.Option("--pairs", help="Folder with clean/ and noisy/ files of the same names.")
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Registered model(s) to score (repeatable). Default: gru."),
+    ] = None,
+    weights: Annotated[
+        list[Path] | None, typer.Option("--weights", help="Weight file(s) to score (repeatable).")
+    ] = None,
+    models_dir: ModelsDirOption = None,
+    peers: Annotated[
+        str | None,
+        typer.Option(
+            "--peers",
+            help="Published denoisers to run too: all, or some of rnnoise,dfn3,dtln,gtcrn,noisereduce.",
+        ),
+    ] = None,
+    peers_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of peer ONNX weights (dtln/, gtcrn/). Default: $HUSH_PEERS_DIR or ../shared/peers."
+        ),
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the full result as JSON.")] = None,
+    markdown_path: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the README-ready Markdown tables here.")
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="Write spectrogram PNGs (and before_after.png) here.")
+    ] = None,
+    plot_files: Annotated[int, typer.Option(help="How many files --plots draws.")] = 3,
+    plot_names: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated pair names to draw instead; the first gets before_after.png."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Score at most N pairs (after --every).", min=1)] = None,
+    every: Annotated[int | None, typer.Option(help="Score every K-th pair (0, K, 2K, ...).", min=1)] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: CPU count).", min=1)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score hush models and published peers on clean/noisy pairs: PESQ-wb, STOI, SI-SDR and
+    DNSMOS, mean with 95% interval and by input-SNR band."""
+    try:
+        from hush.evaluation.cli import run_eval_command
+    except ImportError as err:
+        _err(f"the evaluation needs its extras: pip install 'hush[eval]' ({err})")
+        raise typer.Exit(2) from None
+    run_eval_command(
+        pairs=pairs,
+        models=model or [],
+        weights=weights or [],
+        models_dir=models_dir or [],
+        peers=peers,
+        peers_dir=peers_dir,
+        json_path=json_path,
+        markdown_path=markdown_path,
+        plots=plots,
+        plot_files=plot_files,
+        plot_names=plot_names,
+        limit=limit,
+        every=every,
+        workers=workers,
+        quiet=quiet,
+    )
+
+
 def main() -> None:
     try:
         app()
