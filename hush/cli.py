@@ -254,6 +254,68 @@ def train(
     )
 
 
+@app.command()
+def demo(
+    list_devices: Annotated[
+        bool, typer.Option("--list-devices", help="List the audio devices and exit.")
+    ] = False,
+    input_device: Annotated[
+        str | None, typer.Option("--input", "-i", help="Input device: index or name fragment.")
+    ] = None,
+    output_device: Annotated[
+        str | None, typer.Option("--output", "-o", help="Output device: index or name fragment.")
+    ] = None,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    models_dir: ModelsDirOption = None,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="Save raw (left) and enhanced (right) side by side to this file."),
+    ] = None,
+    rate: Annotated[
+        int | None,
+        typer.Option("--rate", help="Device sample rate in Hz (default: 16000 if the devices take it)."),
+    ] = None,
+    attenuation_limit: Annotated[
+        float | None, typer.Option("--attenuation-limit", help="Cap noise attenuation at this many dB.")
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Start with raw playback.")] = False,
+    seconds: Annotated[float | None, typer.Option("--seconds", help="Stop after this many seconds.")] = None,
+) -> None:
+    """Microphone to speakers through the enhancer, live. Keys: space toggles raw/enhanced,
+    q quits. Use headphones: speakers feed back into the microphone."""
+    from rich.console import Console
+
+    from hush.demo import DemoError, import_sounddevice, print_devices, run_demo
+
+    console = Console()
+    try:
+        sd = import_sounddevice()  # first: a missing PortAudio is the likeliest problem
+        if list_devices:
+            print_devices(console, sd)
+            return
+        enhancer, meta = load_enhancer(model, weights, models_dir)
+        import torch
+
+        torch.set_num_threads(1)  # one frame per callback: threads only add hand-off jitter
+        run_demo(
+            enhancer,
+            f"{meta.name} ({meta.latency_ms:.0f} ms algorithmic latency)",
+            input_device=input_device,
+            output_device=output_device,
+            sample_rate=rate,
+            record=record,
+            attenuation_limit_db=attenuation_limit,
+            start_raw=raw,
+            seconds=seconds,
+            console=console,
+            sd=sd,
+        )
+    except DemoError as err:
+        _err(f"hush demo: {err}")
+        raise typer.Exit(2) from None
+
+
 def main() -> None:
     try:
         app()
