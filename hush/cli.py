@@ -316,6 +316,92 @@ def demo(
         raise typer.Exit(2) from None
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for all).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    models_dir: ModelsDirOption = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Default model (else $HUSH_DEFAULT_MODEL or gru).")
+    ] = None,
+) -> None:
+    """Serve REST and WebSocket enhancement (settings: HUSH_* environment variables or .env)."""
+    from pydantic import ValidationError
+
+    from hush.service.server import serve as run_server
+    from hush.service.settings import Settings
+
+    overrides: dict = {}
+    if models_dir:
+        overrides["models_dir"] = models_dir
+    if model:
+        overrides["default_model"] = model
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as err:
+        _err(f"invalid settings: {err}")
+        raise typer.Exit(2) from None
+    run_server(settings, host=host, port=port)
+
+
+@app.command()
+def loadtest(
+    streams: Annotated[int, typer.Option("--streams", "-n", help="Concurrent WebSocket streams.")] = 100,
+    seconds: Annotated[
+        float, typer.Option(help="Seconds of audio each stream sends, at real-time pace.")
+    ] = 20.0,
+    url: Annotated[
+        str | None,
+        typer.Option(help="ws://host:port of a running server; default: start `hush serve` on a free port."),
+    ] = None,
+    audio: Annotated[
+        Path | None,
+        typer.Option(help="Audio to stream (mono-mixed, resampled); default: shared speech + noise."),
+    ] = None,
+    rate: Annotated[int, typer.Option(help="Sample rate of the streams, Hz.")] = 16000,
+    chunk_ms: Annotated[float, typer.Option(help="Audio per message, ms.")] = 10.0,
+    encoding: Annotated[str, typer.Option(help="pcm_s16le or pcm_f32le.")] = "pcm_s16le",
+    model: ModelOption = None,
+    models_dir: ModelsDirOption = None,
+    api_key: Annotated[str | None, typer.Option(envvar="HUSH_LOADTEST_API_KEY", help="API key.")] = None,
+    ramp_s: Annotated[float, typer.Option(help="Spread the stream starts over this many seconds.")] = 2.0,
+    deadline_ms: Annotated[
+        float, typer.Option(help="Output later than this after its input counts as late.")
+    ] = 20.0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here as JSON.")] = None,
+) -> None:
+    """Stream real speech over N concurrent WebSocket connections at real-time pace; report
+    added latency (server and client side), dropped/late audio and CPU use."""
+    from hush.bench.loadtest import LoadtestConfig, print_report, run_loadtest
+
+    config = LoadtestConfig(
+        streams=streams,
+        seconds=seconds,
+        url=url,
+        audio=audio,
+        sample_rate=rate,
+        chunk_ms=chunk_ms,
+        encoding=encoding,
+        model=model,
+        models_dir=models_dir or [],
+        api_key=api_key,
+        ramp_s=ramp_s,
+        deadline_ms=deadline_ms,
+    )
+    try:
+        report = run_loadtest(config)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        _err(str(err))
+        raise typer.Exit(2) from None
+    print_report(report)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        typer.echo(f"wrote {json_path}")
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()
