@@ -117,6 +117,7 @@ async function startLive() {
   const session = new LiveSession({
     model: ui.model.value || null,
     apiKey: apiKey(),
+    sampleRate: new URLSearchParams(location.search).get("rate") || 16000,
     enhanced: playbackMode() === "enhanced",
     attenuationLimitDb: attenuationLimit(),
     handlers: {

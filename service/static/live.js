@@ -73,8 +73,17 @@ class History {
 
 export class LiveSession {
   // handlers: onRaw(samples), onEnhanced(samples), onStats(stats), onClosed(error|null)
-  constructor({ model, apiKey, enhanced = true, attenuationLimitDb = null, keepSeconds = 60, handlers = {} }) {
+  constructor({
+    model,
+    apiKey,
+    sampleRate = 16000,
+    enhanced = true,
+    attenuationLimitDb = null,
+    keepSeconds = 60,
+    handlers = {},
+  }) {
     this.model = model;
+    this.sampleRate = sampleRate;
     this.apiKey = apiKey;
     this.enhanced = enhanced;
     this.attenuationLimitDb = attenuationLimitDb;
@@ -110,12 +119,7 @@ export class LiveSession {
       } catch (err) {
         throw micError(err);
       }
-      this.ctx = new AudioContext({ latencyHint: "interactive" });
-      if (this.ctx.sampleRate < 8000 || this.ctx.sampleRate > 48000) {
-        // The service takes 8..48 kHz; let the browser resample anything else.
-        await this.ctx.close();
-        this.ctx = new AudioContext({ latencyHint: "interactive", sampleRate: 48000 });
-      }
+      this.ctx = this.openContext();
       this.rate = this.ctx.sampleRate;
       this.raw = new History(this.rate, this.keepSeconds);
       this.enh = new History(this.rate, this.keepSeconds);
@@ -140,6 +144,27 @@ export class LiveSession {
       this.state = "closed";
       throw err instanceof LiveError ? err : new LiveError("browser", String(err && err.message ? err.message : err));
     }
+  }
+
+  // The AudioContext runs at `sampleRate` (default 16 kHz, the model's own rate): the
+  // browser's low-latency resampler then replaces the server's, which emits in bursts of
+  // tens of milliseconds at 44.1/48 kHz, and raw and enhanced play with the same 8 kHz
+  // bandwidth, so the A/B comparison hears the noise removal, not a bandwidth change.
+  // "native" keeps the device's rate (clamped to the 8..48 kHz the service accepts).
+  openContext() {
+    const options = { latencyHint: "interactive" };
+    if (this.sampleRate !== "native") options.sampleRate = Number(this.sampleRate);
+    let ctx;
+    try {
+      ctx = new AudioContext(options);
+    } catch (err) {
+      ctx = new AudioContext({ latencyHint: "interactive" });
+    }
+    if (ctx.sampleRate < 8000 || ctx.sampleRate > 48000) {
+      ctx.close();
+      ctx = new AudioContext({ latencyHint: "interactive", sampleRate: 48000 });
+    }
+    return ctx;
   }
 
   url() {

@@ -2,8 +2,8 @@
 // Linear frequency from 0 to `maxHz` (8 kHz: the model works at 16 kHz, so the enhanced
 // signal holds nothing above), level in dBFS mapped through a perceptual colour map.
 
-export const DB_FLOOR = -100;
-export const DB_CEIL = -20;
+export const DB_FLOOR = -90;
+export const DB_CEIL = -10;
 
 // In-place iterative radix-2 FFT of (re, im), length a power of two.
 function fft(re, im) {

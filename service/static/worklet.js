@@ -12,8 +12,10 @@
 // The play position trails the newest enhanced sample by a jitter buffer that starts at
 // `jitterFrames` (audio comes back in bursts: network, batching, resampling). When the
 // enhanced audio is late, the missing part is played as silence and the position waits,
-// so the buffer grows by what was missing; when more than `maxBufferFrames` has piled up
-// (after a stall of the connection), playback skips ahead to the jitter target.
+// so the buffer grows by what was missing. It shrinks back too: when the buffer never fell
+// below the target by more than `slackFrames` over the last `trimPeriodFrames` (say, a
+// stall passed long ago), playback skips ahead by the excess, once per period at most;
+// more than `maxBufferFrames` piled up (the connection hung) skips at once.
 
 class Ring {
   // Float32 samples indexed by absolute stream position; keeps the last `size` of them.
@@ -43,7 +45,11 @@ class HushIoProcessor extends AudioWorkletProcessor {
     this.chunkFrames = opts.chunkFrames || Math.round(sampleRate / 100);
     this.jitterFrames = opts.jitterFrames || Math.round(sampleRate * 0.03);
     this.maxBufferFrames = opts.maxBufferFrames || Math.round(sampleRate * 0.5);
+    this.slackFrames = Math.round(sampleRate * 0.01);
+    this.trimPeriodFrames = Math.round(sampleRate * 3);
     this.enhanced = opts.enhanced !== false;
+    this.minBuffered = Infinity; // lowest buffer level seen in the current trim period
+    this.periodFrames = 0;
     this.raw = new Ring(sampleRate * 4);
     this.enh = new Ring(sampleRate * 4);
     this.chunk = new Float32Array(this.chunkFrames);
@@ -88,10 +94,20 @@ class HushIoProcessor extends AudioWorkletProcessor {
       }
       this.position = available - this.jitterFrames;
     }
-    if (available - this.position > this.maxBufferFrames) {
-      const target = available - this.jitterFrames;
-      this.skippedFrames += target - this.position;
-      this.position = target;
+    const buffered = available - this.position;
+    this.minBuffered = Math.min(this.minBuffered, buffered);
+    this.periodFrames += frames;
+    let skip = 0;
+    if (buffered > this.maxBufferFrames) skip = buffered - this.jitterFrames;
+    else if (this.periodFrames >= this.trimPeriodFrames) {
+      const excess = this.minBuffered - this.jitterFrames;
+      if (excess > this.slackFrames) skip = excess;
+      this.minBuffered = Infinity;
+      this.periodFrames = 0;
+    }
+    if (skip > 0) {
+      this.skippedFrames += skip;
+      this.position += skip;
     }
     const ready = Math.max(0, Math.min(frames, available - this.position));
     (this.enhanced ? this.enh : this.raw).read(this.position, out, 0, ready);
