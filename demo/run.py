@@ -20,7 +20,7 @@ from .devices import (
     resolve_device,
 )
 from .loop import DemoLoop
-from .terminal import DeviceLine, KeyReader, handle_key, render
+from .terminal import DeviceLine, KeyReader, handle_key, native_stderr_captured, render, summarise_lines
 
 UI_PERIOD_S = 0.05  # terminal refresh and key poll period; the audio runs in PortAudio's thread
 
@@ -94,12 +94,14 @@ def run_demo(
             f"cannot open {device_in.name} -> {device_out.name} at {rate} Hz: {err}. "
             "Pick other devices (`hush demo --list-devices`) or another --rate."
         ) from None
+    native_lines: list[str] = []
     try:
         latency_in, latency_out = stream.latency
         device_line = DeviceLine(
             device_in.name, device_out.name, rate, loop.blocksize, 1000.0 * (latency_in + latency_out)
         )
         with (
+            native_stderr_captured(native_lines, console.is_terminal),
             stream,
             keys or KeyReader() as key_reader,
             Live(
@@ -126,6 +128,10 @@ def run_demo(
         if not getattr(stream, "closed", False):
             stream.close()
         loop.close()
+    if native_lines:
+        console.print("the audio system said, while the demo ran:", style="dim")
+        for line in summarise_lines(native_lines):
+            console.print(f"  {line}", style="dim", markup=False, highlight=False)
     if loop.recorder is not None:
         console.print(
             f"recorded {loop.recorder.seconds:.1f} s to {loop.recorder.path} "

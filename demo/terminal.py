@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import select
 import sys
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rich.console import Group
@@ -61,6 +65,37 @@ class KeyReader:
         if not ready:
             return None
         return os.read(self.stream.fileno(), 1).decode(errors="ignore") or None
+
+
+@contextmanager
+def native_stderr_captured(captured: list[str], enabled: bool = True) -> Iterator[None]:
+    """Park file descriptor 2 in a temporary file; its lines land in ``captured`` on exit.
+
+    PortAudio and ALSA write straight to fd 2 ("ALSA lib pcm.c: underrun occurred"),
+    bypassing Python, and each such line scrambles the live panel. The lines are kept and
+    shown after the panel closes instead. ``enabled=False`` changes nothing.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as parked:
+        os.dup2(parked.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            parked.seek(0)
+            captured.extend(parked.read().decode(errors="replace").splitlines())
+
+
+def summarise_lines(lines: list[str], limit: int = 5) -> list[str]:
+    """Distinct non-empty lines with their counts, most frequent first."""
+    counts = Counter(line.strip() for line in lines if line.strip())
+    return [f"{line}" + (f"  (x{n})" if n > 1 else "") for line, n in counts.most_common(limit)]
 
 
 def handle_key(loop: DemoLoop, key: str | None) -> bool:

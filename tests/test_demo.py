@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import io
+import os
 import sys
 import threading
 
@@ -366,3 +367,19 @@ def test_cli_without_devices_says_how_to_pick_one(monkeypatch, weights_file):
     assert "no audio input device found" in result.output and "--list-devices" in result.output
     result = runner.invoke(app, ["demo", "--list-devices"])
     assert result.exit_code == 0 and "HDMI out" in result.output and "output" in result.output
+
+
+def test_native_stderr_is_kept_off_the_live_panel():
+    from hush.demo.terminal import native_stderr_captured, summarise_lines
+
+    lines: list[str] = []
+    with native_stderr_captured(lines):
+        # What ALSA does: write to file descriptor 2 directly, not through sys.stderr.
+        for _ in range(3):
+            os.write(2, b"ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred\n")
+    assert lines == ["ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred"] * 3
+    assert summarise_lines(lines) == ["ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred  (x3)"]
+    untouched: list[str] = []
+    with native_stderr_captured(untouched, enabled=False):
+        pass
+    assert untouched == []
