@@ -13,7 +13,6 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
