@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .auth import ApiKeys
 from .errors import ApiError, ErrorBody, api_error
 from .metrics import Metrics
-from .scheduler import Scheduler
+from .scheduler import ProcessWorker, Scheduler, ThreadWorker
 from .settings import Settings
 
 log = logging.getLogger("hush.service")
@@ -126,8 +126,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         torch.set_num_threads(settings.torch_threads)
         started = time.perf_counter()
         await asyncio.to_thread(load_models, state)
-        state.scheduler = Scheduler(state.metrics)
-        state.scheduler.start()
+        if settings.worker == "process":
+            spec = {
+                "models_dir": [str(d) for d in settings.models_dir],
+                "include_shipped": settings.include_shipped,
+                "models": sorted(state.enhancers),
+                "torch_threads": settings.torch_threads,
+            }
+            state.scheduler = Scheduler(
+                state.metrics, ProcessWorker(spec), restart=lambda: ProcessWorker(spec)
+            )
+        else:
+            state.scheduler = Scheduler(state.metrics, ThreadWorker(state.enhancers))
+        await state.scheduler.start()
         state.rest_executor = ThreadPoolExecutor(settings.rest_workers, thread_name_prefix="hush-rest")
         state.ready = True
         log.info("ready in %.1f s", time.perf_counter() - started)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -10,6 +13,36 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process, from /proc (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class WorkerCpuCollector(Collector):
+    """CPU seconds of the stream worker process (the server's own process is in
+    ``process_cpu_seconds_total``; their sum is the service's CPU use)."""
+
+    def __init__(self, worker_pid: Callable[[], int | None]) -> None:
+        self.worker_pid = worker_pid
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        pid = self.worker_pid()
+        seconds = process_cpu_seconds(pid) if pid else None
+        family = CounterMetricFamily(
+            "hush_worker_cpu_seconds", "CPU seconds of the stream worker process (0 in thread mode)."
+        )
+        family.add_metric([], seconds or 0.0)
+        yield family
+
 
 # Seconds. Dense below 20 ms, where the real-time budget lives.
 LATENCY_BUCKETS = (
@@ -34,6 +67,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.worker_pid: int | None = None
+        self.registry.register(WorkerCpuCollector(lambda: self.worker_pid))
         # CPU seconds, memory and open files of the server process: the load generator
         # reads process_cpu_seconds_total to report the server's CPU use.
         ProcessCollector(registry=self.registry)

@@ -2,72 +2,48 @@
 
 Threading model
 ---------------
-* The event loop owns the sockets. For each message it decodes the audio and appends it
-  to the session's ``inbox`` (a ``deque``: appends and pops are atomic across threads),
-  then wakes the scheduler. It never touches a stream's DSP state.
-* One worker thread owns every stream's DSP state. A tick drains the inboxes of all
-  sessions with input, pushes the audio, runs ``step_streams`` over all streams of each
-  model until none has a whole frame left (one batched model call per frame step), and
-  collects the output, already encoded to bytes.
+* The event loop owns the sockets. For each message it validates the audio and appends
+  it to the session's ``inbox``, then wakes the scheduler. It never touches DSP state.
+* The worker owns every stream's DSP state (``engine.StreamEngine``). Each tick takes the
+  inboxes of all sessions with input and returns their encoded output.
 * Back on the loop, each session's output goes to its ``outbox``; a per-session sender
   task writes it to the socket, so a slow client never holds up the others.
 
-Ticks are back to back, not on a clock: audio that arrives during a tick waits for the
+Ticks run back to back, not on a clock: audio that arrives during a tick waits for the
 next one, so the batch grows with the load and the cost per stream falls as streams are
 added, while a lone stream still gets its frame processed as soon as it arrives.
+
+The worker is a child process by default. In a thread it would share the GIL with the
+event loop, and each of the ~50 torch calls of a batched step releases the GIL and then
+waits up to the 5 ms switch interval to get it back from a busy event loop: at 100 streams
+that convoy made ticks 100x slower than their compute. A process has its own GIL, so the
+loop and the model run on separate cores. ``worker="thread"`` remains for tests and for
+hosts that cannot start processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-import threading
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
-import numpy as np
-from hush.streaming import Enhancer, step_streams
-from hush.streaming.audio_io import RateAdaptedStream
+from hush.streaming import Enhancer
 
+from .engine import Reply, StreamEngine, TickStats
 from .metrics import Metrics
 
 log = logging.getLogger("hush.service")
-
-ENCODINGS = ("pcm_s16le", "pcm_f32le")
-BYTES_PER_SAMPLE = {"pcm_s16le": 2, "pcm_f32le": 4}
-# Float samples beyond this are rejected: nominal full scale is 1.0, and squaring much
-# larger values overflows float32 power spectra into inf/NaN.
-MAX_ABS_SAMPLE = 1000.0
-
-
-def decode_audio(payload: bytes, encoding: str) -> np.ndarray:
-    """Little-endian PCM bytes -> ``[n]`` float32 samples (s16 scaled by 1/32768, like libsndfile).
-
-    Raises:
-        ValueError: a partial sample, or non-finite / absurdly large float samples.
-    """
-    width = BYTES_PER_SAMPLE[encoding]
-    if len(payload) % width:
-        raise ValueError(f"{len(payload)} bytes is not a whole number of {width}-byte {encoding} samples")
-    if encoding == "pcm_s16le":
-        return np.frombuffer(payload, dtype="<i2").astype(np.float32) * np.float32(1.0 / 32768.0)
-    samples = np.frombuffer(payload, dtype="<f4").astype(np.float32)
-    if samples.size and not (np.isfinite(samples).all() and np.abs(samples).max() <= MAX_ABS_SAMPLE):
-        raise ValueError(f"float samples must be finite and within +-{MAX_ABS_SAMPLE:g}")
-    return samples
-
-
-def encode_audio(samples: np.ndarray, encoding: str) -> bytes:
-    """``[n]`` float32 -> little-endian PCM bytes; s16 is rounded and clipped to its range."""
-    if encoding == "pcm_s16le":
-        scaled = np.rint(samples * np.float32(32768.0))
-        return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
-    return samples.astype("<f4", copy=False).tobytes()
 
 
 class LatencyStats:
@@ -87,11 +63,6 @@ class LatencyStats:
         self.count += n
         self.total_ms += ms * n
         self.max_ms = max(self.max_ms, ms)
-
-    def merge_sparse(self, pairs: list[list[int]]) -> None:
-        for index, n in pairs:
-            self.counts[min(max(int(index), 0), self.N_BINS - 1)] += int(n)
-            self.count += int(n)
 
     def percentile(self, q: float) -> float | None:
         """Upper edge of the bin holding the ``q``-th percentile, ms (``None`` when empty)."""
@@ -123,25 +94,22 @@ class LatencyStats:
 
 @dataclass
 class Session:
-    """One WebSocket stream. ``stream`` is touched only by the worker thread."""
+    """One WebSocket stream, as the event loop sees it (the DSP state is in the worker)."""
 
     model: str
     enhancer: Enhancer
-    stream: RateAdaptedStream
     encoding: str
     sample_rate: int
-    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    attenuation_limit_db: float | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     inbox: deque = field(default_factory=deque)
+    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
     started: float = field(default_factory=time.monotonic)
-    # Loop side: counters in samples at the stream's rate.
     samples_received: int = 0
     samples_sent: int = 0
-    added_latency: LatencyStats = field(default_factory=LatencyStats)
-    # Worker side.
     frames: int = 0
+    added_latency: LatencyStats = field(default_factory=LatencyStats)
     frame_latency: LatencyStats = field(default_factory=LatencyStats)
-    finished: bool = False
 
     @property
     def in_flight(self) -> int:
@@ -158,34 +126,115 @@ class Session:
             "samples_out": self.samples_sent,
             "frames": self.frames,
             "seconds": round(time.monotonic() - self.started, 3),
-            "attenuation_limit_db": self.stream.stream.attenuation_limit_db,
+            "attenuation_limit_db": self.attenuation_limit_db,
             "added_latency": self.added_latency.summary(histogram),
             "frame_latency": self.frame_latency.summary(),
         }
 
 
-# Outbox items, produced by the worker and consumed by the session's sender:
-#   ("audio", payload bytes, n_samples, [t_recv of each message that released this output])
-#   ("stats", None, 0, [])    -> the sender replies with session.stats()
-#   ("done", None, 0, [])     -> the sender sends the done message and stops
-#   ("error", code, 0, [])    -> the worker failed on this session
+# Outbox items for the session's sender task:
+#   ("audio", payload, n_samples, stamps)   ("stats",)   ("done",)   ("error", message)
+
+TickResult = tuple[list[Reply], TickStats]
+
+
+class ThreadWorker:
+    """The engine in a thread of this process (shares the GIL with the event loop)."""
+
+    def __init__(self, enhancers: dict[str, Enhancer]) -> None:
+        self.engine = StreamEngine(enhancers)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hush-step")
+
+    async def start(self) -> None:
+        return None
+
+    async def tick(self, batch: list[tuple[str, list[tuple]]]) -> TickResult:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.tick, batch)
+
+    async def stop(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+
+
+class ProcessWorker:
+    """The engine in a child process, driven over a pipe by one I/O thread."""
+
+    def __init__(self, spec: dict[str, Any], start_timeout_s: float = 180.0) -> None:
+        self.spec = spec
+        self.start_timeout_s = start_timeout_s
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hush-worker-io")
+        self._proc: Any = None
+        self._conn: Any = None
+
+    async def start(self) -> None:
+        parent, child = socket.socketpair()
+        with child:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "hush.service.worker", str(child.fileno()), json.dumps(self.spec)],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        self._conn = Connection(parent.detach())
+        loop = asyncio.get_running_loop()
+        ready = await loop.run_in_executor(self._io, self._wait_ready)
+        log.info("stream worker process %d ready with %s", self._proc.pid, ", ".join(ready))
+
+    def _wait_ready(self) -> list[str]:
+        if not self._conn.poll(self.start_timeout_s):
+            raise RuntimeError("the stream worker process did not start in time")
+        try:
+            _tag, names = self._conn.recv()
+        except EOFError:
+            raise RuntimeError(f"the stream worker process exited with code {self._proc.wait()}") from None
+        return names
+
+    def _roundtrip(self, batch: list[tuple[str, list[tuple]]]) -> TickResult:
+        self._conn.send(batch)
+        return self._conn.recv()
+
+    async def tick(self, batch: list[tuple[str, list[tuple]]]) -> TickResult:
+        return await asyncio.get_running_loop().run_in_executor(self._io, self._roundtrip, batch)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._conn is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._conn.send(None)
+        if self._proc is not None:
+            try:
+                await loop.run_in_executor(None, self._proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                await loop.run_in_executor(None, self._proc.wait)
+        if self._conn is not None:
+            self._conn.close()
+        await loop.run_in_executor(None, self._io.shutdown, True)
 
 
 class Scheduler:
-    """Owns the worker thread and the live sessions; one instance per app."""
+    """Owns the live sessions and drives the worker; one instance per app."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, worker: ThreadWorker | ProcessWorker, restart: Any = None) -> None:
         self.metrics = metrics
+        self.worker = worker
+        self._restart = restart  # builds a fresh worker after a crash (process mode)
         self.sessions: dict[str, Session] = {}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hush-step")
+        self._closing: list[str] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.ticks = 0
-        self.worker_seconds = 0.0
-        self._worker_ident: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self.worker.start()
+        self.metrics.worker_pid = getattr(self.worker, "pid", None)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="hush-scheduler")
 
     async def stop(self) -> None:
@@ -194,7 +243,7 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        await self.worker.stop()
 
     @property
     def running(self) -> bool:
@@ -203,125 +252,87 @@ class Scheduler:
     # ------------------------------------------------------------------ loop side
     def add(self, session: Session) -> None:
         self.sessions[session.id] = session
+        session.inbox.append(
+            ("open", session.model, session.sample_rate, session.encoding, session.attenuation_limit_db)
+        )
         self.metrics.active_streams.set(len(self.sessions))
+        self._wake.set()
 
     def remove(self, session: Session) -> None:
+        """Forget a session; its DSP state is dropped by the worker on the next tick."""
         if self.sessions.pop(session.id, None) is not None:
             session.inbox.clear()
+            self._closing.append(session.id)
             self.metrics.active_streams.set(len(self.sessions))
+            self._wake.set()
 
     def submit(self, session: Session, item: tuple) -> None:
         """Queue audio or a control item for the worker, in order, and wake it."""
         session.inbox.append(item)
         self._wake.set()
 
+    def _take_batch(self) -> list[tuple[str, list[tuple]]]:
+        batch = [(sid, [("close",)]) for sid in self._closing]
+        self._closing = []
+        for session in self.sessions.values():
+            if session.inbox:
+                items = list(session.inbox)
+                session.inbox.clear()
+                batch.append((session.id, items))
+        return batch
+
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
-            work = [s for s in self.sessions.values() if s.inbox]
-            if not work:
+            batch = self._take_batch()
+            if not batch:
                 continue
             try:
-                results = await loop.run_in_executor(self._executor, self._tick, work)
+                replies, stats = await self.worker.tick(batch)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug in the batched step: those sessions fail, the server lives
-                log.exception("scheduler tick failed for %d sessions", len(work))
-                results = [(s, [("error", "internal_error", 0, [])]) for s in work]
-            for session, items in results:
-                if session.id in self.sessions:
-                    for item in items:
-                        session.outbox.put_nowait(item)
-
-    # ------------------------------------------------------------------ worker side
-    def _tick(self, work: list[Session]) -> list[tuple[Session, list[tuple]]]:
-        """Runs in the worker thread: drain inboxes, batched model steps, collect output."""
-        t_start = time.perf_counter()
-        self._worker_ident = threading.get_ident()
-        results: list[tuple[Session, list[tuple]]] = []
-        groups: dict[Enhancer, list[Session]] = {}
-        pending: dict[str, tuple[list[tuple[int, float]], list[str]]] = {}
-        for session in work:
-            try:
-                arrivals, controls = self._drain(session)
             except Exception:
-                log.exception("session %s: cannot queue its input", session.id)
-                results.append((session, [("error", "internal_error", 0, [])]))
+                log.exception("stream worker failed; failing the %d live sessions", len(self.sessions))
+                await self._recover()
                 continue
-            pending[session.id] = (arrivals, controls)
-            groups.setdefault(session.enhancer, []).append(session)
+            self._deliver(replies, stats)
 
-        for enhancer, group in groups.items():
-            streams = [s.stream.stream for s in group]
-            frames = 0
-            while advanced := step_streams(streams):
-                frames += advanced
-                self.metrics.batch_size.observe(advanced)
-            if frames:
-                self.metrics.frames.labels(enhancer.name).inc(frames)
-        t_done = time.perf_counter()
+    async def _recover(self) -> None:
+        """The worker died or raised: every live session is lost (1011); start a new worker."""
+        for session in self.sessions.values():
+            session.outbox.put_nowait(("error", "the stream worker failed"))
+        if self._restart is not None:
+            with contextlib.suppress(Exception):
+                await self.worker.stop()
+            self.worker = self._restart()
+            await self.worker.start()
+            self.metrics.worker_pid = getattr(self.worker, "pid", None)
 
-        for session in (s for group in groups.values() for s in group):
-            arrivals, controls = pending[session.id]
-            items: list[tuple] = []
-            try:
-                final = "end" in controls
-                rstream = session.stream
-                session.frames = rstream.stream.frames_processed
-                out = rstream.flush() if final else rstream.collect()
-            except Exception:
-                log.exception("session %s: step failed", session.id)
-                results.append((session, [("error", "internal_error", 0, [])]))
-                continue
-            stamps = []
-            for n_frames, t_recv in arrivals:
-                if n_frames:
-                    ms = 1000.0 * (t_done - t_recv)
-                    session.frame_latency.add(ms, n_frames)
-                    for _ in range(n_frames):
-                        self.metrics.frame_latency.observe(ms / 1000.0)
-                    stamps.append(t_recv)
-            if out.size:
-                items.append(("audio", encode_audio(out, session.encoding), int(out.size), stamps))
-            items.extend(("stats", None, 0, []) for control in controls if control == "stats")
-            if final:
-                session.finished = True
-                items.append(("done", None, 0, []))
-            results.append((session, items))
-
-        elapsed = time.perf_counter() - t_start
-        self.metrics.tick_seconds.observe(elapsed)
+    def _deliver(self, replies: list[Reply], stats: TickStats) -> None:
+        metrics = self.metrics
         self.ticks += 1
-        self.worker_seconds += elapsed
-        return results
-
-    @staticmethod
-    def _drain(session: Session) -> tuple[list[tuple[int, float]], list[str]]:
-        """Apply a session's queued items in order. Returns (frames completed by each audio
-        message with its arrival time, control replies owed after this tick's output)."""
-        rstream = session.stream
-        stream = rstream.stream
-        arrivals: list[tuple[int, float]] = []
-        controls: list[str] = []
-        while session.inbox:
-            kind, value, t_recv = session.inbox.popleft()
-            if session.finished:
+        metrics.tick_seconds.observe(stats.seconds)
+        for size in stats.batch_sizes:
+            metrics.batch_size.observe(size)
+        for model, frames in stats.frames.items():
+            metrics.frames.labels(model).inc(frames)
+        for reply in replies:
+            session = self.sessions.get(reply.session_id)
+            if session is None:
                 continue
-            if kind == "audio":
-                before = stream.frames_ready
-                rstream.push(value)
-                arrivals.append((stream.frames_ready - before, t_recv))
-            elif kind == "configure":
-                # The new limit applies from the first frame not yet complete: finish the
-                # frames already queued with the old one.
-                while stream.frames_ready:
-                    step_streams([stream])
-                stream.set_attenuation_limit(value)
-            elif kind == "stats":
-                controls.append("stats")
-            elif kind == "end":
-                controls.append("end")
-                break
-        return arrivals, controls
+            if reply.error is not None:
+                log.error("session %s: %s", session.id, reply.error)
+                session.outbox.put_nowait(("error", "internal error in the stream"))
+                continue
+            session.frames = reply.frames
+            for seconds, n in reply.frame_latency:
+                session.frame_latency.add(1000.0 * seconds, n)
+                for _ in range(n):
+                    metrics.frame_latency.observe(seconds)
+            if reply.n_samples:
+                session.outbox.put_nowait(("audio", reply.audio, reply.n_samples, reply.stamps))
+            for _ in range(reply.n_stats):
+                session.outbox.put_nowait(("stats",))
+            if reply.done:
+                session.outbox.put_nowait(("done",))

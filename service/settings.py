@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     )
     rest_workers: int = Field(1, ge=1, description="Threads that run REST enhancement jobs.")
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads for the model step.")
+    worker: Literal["process", "thread"] = Field(
+        "process",
+        description="Where streams are stepped: a child process (default: its own GIL, its own "
+        "core) or a thread of the server process.",
+    )
 
     # ---- security
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(

@@ -17,14 +17,14 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from hush.streaming.audio_io import RateAdaptedStream
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
 from starlette.websockets import WebSocketState
 
 from .app import AppState
 from .auth import API_KEY_QUERY, ApiKeys
+from .engine import ENCODINGS, check_audio
 from .errors import ApiError, Close, StreamError
-from .scheduler import ENCODINGS, Session, decode_audio
+from .scheduler import Session
 
 log = logging.getLogger("hush.service")
 router = APIRouter()
@@ -194,14 +194,13 @@ class StreamHandler:
         except ApiError as err:
             raise StreamError("unknown_model", err.message) from None
         limit = _attenuation(start.attenuation_limit_db)
-        stream = RateAdaptedStream(enhancer, start.sample_rate, limit)
         self._backlog_limit = int(self.settings.max_backlog_s * start.sample_rate)
         return Session(
             model=name,
             enhancer=enhancer,
-            stream=stream,
             encoding=start.encoding,
             sample_rate=start.sample_rate,
+            attenuation_limit_db=limit,
         )
 
     @staticmethod
@@ -217,15 +216,15 @@ class StreamHandler:
     async def _on_audio(self, payload: bytes) -> None:
         session = self.session
         assert session is not None
-        t_recv = time.perf_counter()
+        t_recv = time.monotonic()
         try:
-            samples = decode_audio(payload, session.encoding)
+            n_samples = check_audio(payload, session.encoding)
         except ValueError as err:
             raise StreamError("malformed_message", str(err)) from None
-        if not samples.size:
+        if not n_samples:
             return
-        session.samples_received += samples.size
-        self.state.scheduler.submit(session, ("audio", samples, t_recv))
+        session.samples_received += n_samples
+        self.state.scheduler.submit(session, ("audio", payload, t_recv))
         if session.in_flight > self._backlog_limit:
             # Back-pressure: stop reading this socket until the output has caught up.
             self._drained.clear()
@@ -250,13 +249,15 @@ class StreamHandler:
                 raise StreamError(
                     "malformed_message", "configure needs attenuation_limit_db (a number or null)"
                 )
-            scheduler.submit(self.session, ("configure", _attenuation(data["attenuation_limit_db"]), 0.0))
+            limit = _attenuation(data["attenuation_limit_db"])
+            self.session.attenuation_limit_db = limit
+            scheduler.submit(self.session, ("configure", limit))
             return False
         if kind == "stats":
-            scheduler.submit(self.session, ("stats", None, 0.0))
+            scheduler.submit(self.session, ("stats",))
             return False
         if kind == "end":
-            scheduler.submit(self.session, ("end", None, 0.0))
+            scheduler.submit(self.session, ("end",))
             await self._finish()
             return True
         if kind == "start":
@@ -283,12 +284,14 @@ class StreamHandler:
         assert session is not None
         metrics = self.state.metrics
         while True:
-            kind, payload, n_samples, stamps = await session.outbox.get()
+            item = await session.outbox.get()
+            kind = item[0]
             if self.closed:
                 return
             if kind == "audio":
+                _, payload, n_samples, stamps = item
                 await self.ws.send_bytes(payload)
-                now = time.perf_counter()
+                now = time.monotonic()
                 session.samples_sent += n_samples
                 for t_recv in stamps:
                     seconds = now - t_recv
@@ -302,7 +305,7 @@ class StreamHandler:
                 await self.ws.send_text(json.dumps({"type": "done", **session.stats(histogram=True)}))
                 return
             else:
-                await self._close_with_error(StreamError("internal_error", "internal error in the stream"))
+                await self._close_with_error(StreamError("internal_error", item[1]))
                 return
 
     async def _stop_sender(self) -> None:
