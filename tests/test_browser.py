@@ -12,7 +12,8 @@ buffers and recording all carry the model's output, sample for sample (the recei
 must also equal offline enhancement of the sent audio with the same weights).
 
 Also covered: the API-key error (1008), the overloaded error (1013), a denied microphone,
-a lost connection, and file mode (upload, both spectrograms, players, download link).
+a lost connection, file mode (upload, both spectrograms, players, download link), and
+that every request the page makes goes to hush itself (no CDN).
 A screenshot is saved to ``out/browser-test/demo-page.png`` (the README's copy lives in
 ``docs/img/demo-page.png``).
 """
@@ -254,6 +255,8 @@ def test_browser_demo_end_to_end(served):
         page = context.new_page()
         page_errors: list[str] = []
         page.on("pageerror", lambda err: page_errors.append(str(err)))
+        requests: list[str] = []
+        context.on("request", lambda request: requests.append(request.url))
         page.goto(server.url)
         assert page.title().startswith("hush")
 
@@ -335,4 +338,10 @@ def test_browser_demo_end_to_end(served):
         wait_for(page, "document.getElementById('live-error').dataset.kind === 'connection'", 20, "lost link")
         assert page.inner_text("#live-status") == "stopped"
         assert not page_errors, page_errors
+        # Everything came from hush itself: no CDN (users run this offline).
+        origins = (server.url, server.url.replace("http", "ws", 1), "blob:", "data:")
+        assert requests and all(url.startswith(origins) for url in requests), set(requests)
+        # (Playwright does not report the AudioWorklet module or the WebSocket as requests.)
+        for name in ("app.js", "live.js", "spectrogram.js", "files.js", "wav.js", "style.css"):
+            assert f"{server.url}/static/{name}" in requests
         browser.close()
