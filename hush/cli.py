@@ -363,6 +363,154 @@ def eval_cmd(
     )
 
 
+@app.command()
+def demo(
+    list_devices: Annotated[
+        bool, typer.Option("--list-devices", help="List the audio devices and exit.")
+    ] = False,
+    input_device: Annotated[
+        str | None, typer.Option("--input", "-i", help="Input device: index or name fragment.")
+    ] = None,
+    output_device: Annotated[
+        str | None, typer.Option("--output", "-o", help="Output device: index or name fragment.")
+    ] = None,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    models_dir: ModelsDirOption = None,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="Save raw (left) and enhanced (right) side by side to this file."),
+    ] = None,
+    rate: Annotated[
+        int | None,
+        typer.Option("--rate", help="Device sample rate in Hz (default: 16000 if the devices take it)."),
+    ] = None,
+    attenuation_limit: Annotated[
+        float | None, typer.Option("--attenuation-limit", help="Cap noise attenuation at this many dB.")
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Start with raw playback.")] = False,
+    seconds: Annotated[float | None, typer.Option("--seconds", help="Stop after this many seconds.")] = None,
+) -> None:
+    """Microphone to speakers through the enhancer, live. Keys: space toggles raw/enhanced,
+    q quits. Use headphones: speakers feed back into the microphone."""
+    from rich.console import Console
+
+    from hush.demo import DemoError, import_sounddevice, print_devices, run_demo
+
+    console = Console()
+    try:
+        sd = import_sounddevice()  # first: a missing PortAudio is the likeliest problem
+        if list_devices:
+            print_devices(console, sd)
+            return
+        enhancer, meta = load_enhancer(model, weights, models_dir)
+        import torch
+
+        torch.set_num_threads(1)  # one frame per callback: threads only add hand-off jitter
+        run_demo(
+            enhancer,
+            f"{meta.name} ({meta.latency_ms:.0f} ms algorithmic latency)",
+            input_device=input_device,
+            output_device=output_device,
+            sample_rate=rate,
+            record=record,
+            attenuation_limit_db=attenuation_limit,
+            start_raw=raw,
+            seconds=seconds,
+            console=console,
+            sd=sd,
+        )
+    except DemoError as err:
+        _err(f"hush demo: {err}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for all).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    models_dir: ModelsDirOption = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Default model (else $HUSH_DEFAULT_MODEL or gru).")
+    ] = None,
+) -> None:
+    """Serve REST and WebSocket enhancement (settings: HUSH_* environment variables or .env)."""
+    from pydantic import ValidationError
+
+    from hush.service.server import serve as run_server
+    from hush.service.settings import Settings
+
+    overrides: dict = {}
+    if models_dir:
+        overrides["models_dir"] = models_dir
+    if model:
+        overrides["default_model"] = model
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as err:
+        _err(f"invalid settings: {err}")
+        raise typer.Exit(2) from None
+    run_server(settings, host=host, port=port)
+
+
+@app.command()
+def loadtest(
+    streams: Annotated[int, typer.Option("--streams", "-n", help="Concurrent WebSocket streams.")] = 100,
+    seconds: Annotated[
+        float, typer.Option(help="Seconds of audio each stream sends, at real-time pace.")
+    ] = 20.0,
+    url: Annotated[
+        str | None,
+        typer.Option(help="ws://host:port of a running server; default: start `hush serve` on a free port."),
+    ] = None,
+    audio: Annotated[
+        Path | None,
+        typer.Option(help="Audio to stream (mono-mixed, resampled); default: shared speech + noise."),
+    ] = None,
+    rate: Annotated[int, typer.Option(help="Sample rate of the streams, Hz.")] = 16000,
+    chunk_ms: Annotated[float, typer.Option(help="Audio per message, ms.")] = 10.0,
+    encoding: Annotated[str, typer.Option(help="pcm_s16le or pcm_f32le.")] = "pcm_s16le",
+    model: ModelOption = None,
+    models_dir: ModelsDirOption = None,
+    api_key: Annotated[str | None, typer.Option(envvar="HUSH_LOADTEST_API_KEY", help="API key.")] = None,
+    ramp_s: Annotated[float, typer.Option(help="Spread the stream starts over this many seconds.")] = 2.0,
+    deadline_ms: Annotated[
+        float, typer.Option(help="Output later than this after its input counts as late.")
+    ] = 20.0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here as JSON.")] = None,
+) -> None:
+    """Stream real speech over N concurrent WebSocket connections at real-time pace; report
+    added latency (server and client side), dropped/late audio and CPU use."""
+    from hush.bench.loadtest import LoadtestConfig, print_report, run_loadtest
+
+    config = LoadtestConfig(
+        streams=streams,
+        seconds=seconds,
+        url=url,
+        audio=audio,
+        sample_rate=rate,
+        chunk_ms=chunk_ms,
+        encoding=encoding,
+        model=model,
+        models_dir=models_dir or [],
+        api_key=api_key,
+        ramp_s=ramp_s,
+        deadline_ms=deadline_ms,
+    )
+    try:
+        report = run_loadtest(config)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        _err(str(err))
+        raise typer.Exit(2) from None
+    print_report(report)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        typer.echo(f"wrote {json_path}")
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

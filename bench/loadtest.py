@@ -1,0 +1,471 @@
+"""``hush loadtest``: N real WebSocket clients streaming speech at real-time pace.
+
+Each client sends ``chunk_ms`` of audio per message on a fixed real-time schedule (starts
+spread over ``ramp_s`` so the streams are not phase-locked), reads the enhanced audio
+back, sends ``end``, and checks that samples out == samples in.
+
+Reported:
+* **server added latency**: receive -> send of every audio message that released output,
+  measured by the server itself and returned in each stream's ``done`` message (0.1 ms
+  histogram bins, merged over all streams here);
+* **client round trip**: from sending the chunk that completed an output message's
+  audio to receiving that message (network + queueing + compute, without the model's
+  algorithmic delay, which is a constant lag in samples: ``lag_samples``);
+* **dropped** samples (in - out, and streams that failed), **late** output (round trip
+  above ``deadline_ms``) and **late sends** (the client itself fell a chunk behind);
+* **CPU**: the server process (``process_cpu_seconds_total`` from /metrics), this client
+  process, and the whole machine (/proc/stat), as % of one core.
+
+Without ``url``, a server is started with ``python -m hush serve`` on a free port and
+stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LATENCY_BIN_MS = 0.1
+
+
+@dataclass
+class LoadtestConfig:
+    streams: int = 100
+    seconds: float = 20.0
+    url: str | None = None
+    audio: Path | None = None
+    sample_rate: int = 16000
+    chunk_ms: float = 10.0
+    encoding: str = "pcm_s16le"
+    model: str | None = None
+    models_dir: list[Path] = field(default_factory=list)
+    api_key: str | None = None
+    ramp_s: float = 2.0
+    deadline_ms: float = 20.0
+    server_env: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- audio
+def _data_dirs() -> list[Path]:
+    env = os.environ.get("HUSH_DATA_DIR")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO_ROOT / "shared" / "data", REPO_ROOT.parent / "shared" / "data"]
+    return [c for c in candidates if (c / "speech" / "val").is_dir()]
+
+
+def default_audio(seconds: float, rate: int, snr_db: float = 5.0) -> tuple[np.ndarray, str]:
+    """Clean validation speech (files joined until ``seconds``) mixed with validation noise."""
+    from hush.streaming.audio_io import read_audio, resample
+
+    dirs = _data_dirs()
+    if not dirs:
+        raise FileNotFoundError("no shared/data/speech/val folder found; pass --audio PATH")
+    data = dirs[0]
+    speech_files = sorted(
+        p for p in (data / "speech" / "val").iterdir() if p.suffix in (".ogg", ".wav", ".flac")
+    )
+    noise_files = sorted(p for p in (data / "noise" / "val").iterdir() if not p.name.startswith("music"))
+    n = int(seconds * rate)
+    pieces, total = [], 0
+    for path in speech_files:
+        audio, info = read_audio(path)
+        piece = resample(audio.mean(axis=1), info.sample_rate, rate)
+        pieces.append(piece)
+        total += piece.size
+        if total >= n:
+            break
+    speech = np.resize(np.concatenate(pieces), n).astype(np.float32)
+    noise_audio, noise_info = read_audio(noise_files[0])
+    noise = np.resize(resample(noise_audio.mean(axis=1), noise_info.sample_rate, rate), n)
+    gain = np.sqrt(np.mean(speech**2) / (np.mean(noise**2) + 1e-12) / 10 ** (snr_db / 10))
+    mix = speech + gain * noise
+    mix *= 0.5 / max(float(np.abs(mix).max()), 1e-6)
+    label = f"{len(pieces)} files of {data / 'speech' / 'val'} + {noise_files[0].name} at {snr_db:g} dB SNR"
+    return mix.astype(np.float32), label
+
+
+def load_audio(path: Path, seconds: float, rate: int) -> np.ndarray:
+    from hush.streaming.audio_io import read_audio, resample
+
+    audio, info = read_audio(path)
+    mono = resample(audio.mean(axis=1), info.sample_rate, rate)
+    return np.resize(mono, int(seconds * rate)).astype(np.float32)
+
+
+def encode(samples: np.ndarray, encoding: str) -> bytes:
+    if encoding == "pcm_s16le":
+        return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
+    return samples.astype("<f4").tobytes()
+
+
+# ---------------------------------------------------------------------------- server
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(config: LoadtestConfig) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "hush", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    for folder in config.models_dir:
+        cmd += ["--models-dir", str(folder)]
+    if config.model:
+        cmd += ["--model", config.model]
+    env = {
+        **os.environ,
+        "HUSH_MAX_SESSIONS": str(max(config.streams + 8, 256)),
+        "HUSH_LOG_LEVEL": "warning",
+        **config.server_env,
+    }
+    proc = subprocess.Popen(cmd, env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
+                return proc, f"ws://127.0.0.1:{port}"
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not become ready within 120 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def scrape(http_url: str, api_key: str | None) -> dict[str, float]:
+    """Selected samples from /metrics: {name or name{labels}: value}."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    headers = {"X-API-Key": api_key} if api_key else {}
+    text = httpx.get(f"{http_url}/metrics", headers=headers, timeout=10.0).text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith(
+                ("process_cpu", "hush_worker_cpu", "hush_batch", "hush_frames", "hush_frame_latency")
+            ):
+                key = sample.name + (
+                    "{" + ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) + "}"
+                    if sample.labels
+                    else ""
+                )
+                out[key] = sample.value
+    return out
+
+
+def _cpu_times() -> tuple[float, float] | None:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    values = [float(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0.0)
+    return sum(values) - idle, sum(values)
+
+
+# ---------------------------------------------------------------------------- clients
+@dataclass
+class StreamResult:
+    index: int
+    ok: bool = False
+    error: str | None = None
+    samples_in: int = 0
+    samples_out: int = 0
+    late_sends: int = 0
+    round_trips_ms: list[float] = field(default_factory=list)
+    lag_samples: int | None = None
+    done: dict[str, Any] | None = None
+
+
+async def _one_stream(
+    index: int, config: LoadtestConfig, ws_url: str, signal: np.ndarray, start_at: float
+) -> StreamResult:
+    import websockets
+
+    result = StreamResult(index)
+    rate = config.sample_rate
+    chunk = max(1, round(config.chunk_ms * rate / 1000))
+    offset = (index * 7919 * chunk) % max(signal.size, 1)  # a different phase of the audio per stream
+    audio = np.roll(signal, -offset)
+    payloads = [encode(audio[i : i + chunk], config.encoding) for i in range(0, audio.size, chunk)]
+    width = 2 if config.encoding == "pcm_s16le" else 4
+    period = chunk / rate
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, start_at - loop.time()))
+    headers = {"X-API-Key": config.api_key} if config.api_key else None
+    send_times: list[float] = []
+    cum_in: list[int] = []
+    recvs: list[tuple[float, int, int]] = []  # (time, cumulative out, cumulative in when received)
+    sent = 0
+    try:
+        async with websockets.connect(
+            f"{ws_url}/v1/stream",
+            additional_headers=headers,
+            max_size=None,
+            compression=None,
+            ping_interval=None,
+            open_timeout=60,
+            close_timeout=30,
+        ) as ws:
+            start = {"type": "start", "sample_rate": rate, "encoding": config.encoding, "channels": 1}
+            if config.model:
+                start["model"] = config.model
+            await ws.send(json.dumps(start))
+            ready = json.loads(await ws.recv())
+            if ready.get("type") != "ready":
+                raise RuntimeError(f"no ready: {ready}")
+
+            async def receive() -> dict[str, Any]:
+                received = 0
+                async for message in ws:
+                    if isinstance(message, bytes):
+                        received += len(message) // width
+                        recvs.append((time.perf_counter(), received, sent))
+                    else:
+                        data = json.loads(message)
+                        if data.get("type") == "done":
+                            result.samples_out = received
+                            return data
+                        if data.get("type") == "error":
+                            raise RuntimeError(f"server error {data.get('code')}: {data.get('message')}")
+                raise RuntimeError("connection closed before done")
+
+            receiver = asyncio.create_task(receive())
+            t0 = loop.time()
+            for k, payload in enumerate(payloads):
+                delay = t0 + k * period - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif delay < -period:
+                    result.late_sends += 1
+                if receiver.done():
+                    break
+                await ws.send(payload)
+                sent += len(payload) // width
+                send_times.append(time.perf_counter())
+                cum_in.append(sent)
+            end_time = time.perf_counter()
+            await ws.send(json.dumps({"type": "end"}))
+            result.done = await asyncio.wait_for(receiver, timeout=60)
+            result.samples_in = sent
+            result.ok = result.done.get("samples_in") == sent and result.samples_out == sent
+    except Exception as err:  # one failed stream is a finding, not a crash of the test
+        result.error = f"{type(err).__name__}: {err}"
+        result.samples_in = sent
+        return result
+
+    # Round trips: the server's output trails its input by a constant lag (the model's
+    # algorithmic delay plus resampler delay). The smallest (sent - received) seen at any
+    # receipt is that lag; an output message ending at sample e was released by the first
+    # chunk whose cumulative count reaches e + lag.
+    live = [(t, out, inn) for t, out, inn in recvs if t < end_time]
+    if live:
+        lag = min(inn - out for _, out, inn in live)
+        result.lag_samples = lag
+        for t, out, _ in live:
+            k = bisect.bisect_left(cum_in, out + lag)
+            if k < len(send_times):
+                result.round_trips_ms.append(1000.0 * (t - send_times[k]))
+    return result
+
+
+async def _run_clients(config: LoadtestConfig, ws_url: str, signal: np.ndarray) -> list[StreamResult]:
+    loop = asyncio.get_running_loop()
+    begin = loop.time() + 0.5
+    spacing = config.ramp_s / max(config.streams, 1)
+    tasks = [
+        asyncio.create_task(_one_stream(i, config, ws_url, signal, begin + i * spacing))
+        for i in range(config.streams)
+    ]
+    return list(await asyncio.gather(*tasks))
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    arr = np.asarray(values)
+    return {
+        "p50_ms": round(float(np.percentile(arr, 50)), 3),
+        "p99_ms": round(float(np.percentile(arr, 99)), 3),
+        "max_ms": round(float(arr.max()), 3),
+    }
+
+
+def _merged_server_latency(results: list[StreamResult]) -> dict[str, float | int | None]:
+    counts: dict[int, int] = {}
+    for r in results:
+        hist = ((r.done or {}).get("added_latency") or {}).get("histogram") or {}
+        for index, n in hist.get("counts", []):
+            counts[int(index)] = counts.get(int(index), 0) + int(n)
+    total = sum(counts.values())
+    out: dict[str, float | int | None] = {"count": total, "p50_ms": None, "p99_ms": None, "max_ms": None}
+    if not total:
+        return out
+    ordered = sorted(counts.items())
+    for q, key in ((50, "p50_ms"), (99, "p99_ms")):
+        seen = 0
+        for index, n in ordered:
+            seen += n
+            if seen >= q / 100 * total:
+                out[key] = round((index + 1) * LATENCY_BIN_MS, 3)  # upper bin edge
+                break
+    out["max_ms"] = max(((r.done or {}).get("added_latency") or {}).get("max_ms") or 0.0 for r in results)
+    return out
+
+
+# ---------------------------------------------------------------------------- entry point
+def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
+    if config.encoding not in ("pcm_s16le", "pcm_f32le"):
+        raise ValueError("encoding must be pcm_s16le or pcm_f32le")
+    if config.audio is not None:
+        signal, source = load_audio(config.audio, config.seconds, config.sample_rate), str(config.audio)
+    else:
+        signal, source = default_audio(config.seconds, config.sample_rate)
+
+    proc = None
+    ws_url = config.url.rstrip("/") if config.url else None
+    if ws_url is None:
+        proc, ws_url = start_server(config)
+    http_url = "http" + ws_url[2:]
+    try:
+        before = scrape(http_url, config.api_key)
+        machine_before = _cpu_times()
+        client_cpu0, wall0 = time.process_time(), time.perf_counter()
+        try:
+            import uvloop
+
+            results = uvloop.run(_run_clients(config, ws_url, signal))
+        except ImportError:
+            results = asyncio.run(_run_clients(config, ws_url, signal))
+        wall = time.perf_counter() - wall0
+        client_cpu = time.process_time() - client_cpu0
+        machine_after = _cpu_times()
+        after = scrape(http_url, config.api_key)
+    finally:
+        if proc is not None:
+            stop_server(proc)
+
+    completed = [r for r in results if r.ok]
+    failed = [r for r in results if not r.ok]
+    round_trips = [ms for r in results for ms in r.round_trips_ms]
+    samples_in = sum(r.samples_in for r in results)
+    samples_out = sum(r.samples_out for r in results)
+    late = sum(ms > config.deadline_ms for ms in round_trips)
+
+    def delta(key: str) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    server_cpu = delta("process_cpu_seconds_total")
+    worker_cpu = delta("hush_worker_cpu_seconds_total")
+    batches = delta("hush_batch_streams_count")
+    machine = None
+    if machine_before and machine_after:
+        busy = machine_after[0] - machine_before[0]
+        total = machine_after[1] - machine_before[1]
+        machine = round(100.0 * busy / total * (os.cpu_count() or 1), 1) if total else None
+    server_latency = _merged_server_latency(results)
+    report = {
+        "config": {
+            "streams": config.streams,
+            "seconds": config.seconds,
+            "sample_rate": config.sample_rate,
+            "chunk_ms": config.chunk_ms,
+            "encoding": config.encoding,
+            "model": config.model,
+            "audio": source,
+            "url": ws_url if config.url else "spawned hush serve",
+            "deadline_ms": config.deadline_ms,
+        },
+        "streams_completed": len(completed),
+        "streams_failed": len(failed),
+        "errors": sorted({r.error for r in failed if r.error})[:10],
+        "server_added_latency": server_latency,
+        "client_round_trip": {**_percentiles(round_trips), "count": len(round_trips)},
+        "lag_samples": sorted({r.lag_samples for r in results if r.lag_samples is not None}),
+        "samples_in": samples_in,
+        "samples_out": samples_out,
+        "dropped_samples": samples_in - samples_out,
+        "late_outputs": late,
+        "late_sends": sum(r.late_sends for r in results),
+        "cpu_percent_of_one_core": {
+            "server": round(100.0 * (server_cpu + worker_cpu) / wall, 1),
+            "server_event_loop_process": round(100.0 * server_cpu / wall, 1),
+            "server_stream_worker_process": round(100.0 * worker_cpu / wall, 1),
+            "client": round(100.0 * client_cpu / wall, 1),
+            "machine_all_processes": machine,
+            "cores": os.cpu_count(),
+        },
+        "server_batches": {
+            "model_calls": int(batches),
+            "mean_streams_per_call": round(delta("hush_batch_streams_sum") / batches, 1) if batches else None,
+            "mean_tick_ms": round(
+                1000 * delta("hush_batch_step_seconds_sum") / delta("hush_batch_step_seconds_count"), 3
+            )
+            if delta("hush_batch_step_seconds_count")
+            else None,
+        },
+        "wall_s": round(wall, 2),
+    }
+    report["ok"] = not failed and report["dropped_samples"] == 0
+    p99 = server_latency["p99_ms"]
+    report["target_met"] = bool(
+        report["ok"]
+        and config.streams >= 100
+        and p99 is not None
+        and p99 <= 20.0
+        and config.sample_rate == 16000
+    )
+    return report
+
+
+def print_report(report: dict[str, Any]) -> None:
+    c = report["config"]
+    s, r = report["server_added_latency"], report["client_round_trip"]
+    cpu = report["cpu_percent_of_one_core"]
+    lines = [
+        f"streams: {report['streams_completed']}/{c['streams']} completed "
+        f"({c['seconds']:g} s each, {c['sample_rate']} Hz {c['encoding']}, {c['chunk_ms']:g} ms chunks)",
+        f"server added latency (receive -> send): p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, "
+        f"max {s['max_ms']} ms over {s['count']} messages",
+        f"client round trip: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms "
+        f"(lag {report['lag_samples']} samples)",
+        f"dropped samples: {report['dropped_samples']}; late outputs (> {c['deadline_ms']:g} ms): "
+        f"{report['late_outputs']}; late sends: {report['late_sends']}",
+        f"CPU (% of one core): server {cpu['server']} (event loop {cpu['server_event_loop_process']}, "
+        f"stream worker {cpu['server_stream_worker_process']}), client {cpu['client']}, "
+        f"machine {cpu['machine_all_processes']} of {cpu['cores'] * 100}",
+        f"batching: {report['server_batches']}",
+    ]
+    if report["errors"]:
+        lines.append(f"errors: {report['errors']}")
+    lines.append(
+        "target (>= 100 streams, p99 <= 20 ms, nothing dropped): "
+        + ("MET" if report["target_met"] else "NOT MET")
+    )
+    print("\n".join(lines))  # noqa: T201

@@ -1,0 +1,216 @@
+"""The FastAPI app factory: models load once in the lifespan hook; REST, WebSocket, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from hush.models import ModelRegistry, WeightFileError
+from hush.models.weights import WeightMetadata
+from hush.streaming import Enhancer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth import ApiKeys
+from .errors import ApiError, ErrorBody, api_error
+from .metrics import Metrics
+from .scheduler import ProcessWorker, Scheduler, ThreadWorker
+from .settings import Settings
+
+log = logging.getLogger("hush.service")
+
+
+@dataclass
+class AppState:
+    """Everything the handlers share; lives on ``app.state.hush``."""
+
+    settings: Settings
+    metrics: Metrics
+    keys: ApiKeys
+    registry: ModelRegistry | None = None
+    enhancers: dict[str, Enhancer] = field(default_factory=dict)
+    metadata: dict[str, WeightMetadata] = field(default_factory=dict)
+    scheduler: Scheduler | None = None
+    rest_executor: ThreadPoolExecutor | None = None
+    ready: bool = False
+    connections: int = 0  # open WebSocket connections, started or not
+    tasks: set[asyncio.Task] = field(default_factory=set)  # per-session sender tasks
+
+    def enhancer(self, name: str | None) -> tuple[str, Enhancer]:
+        """The loaded model called ``name`` (default model when ``None``).
+
+        Raises ``ApiError(unknown_model)``: names are dictionary keys, never paths.
+        """
+        name = self.settings.default_model if name is None else name
+        enhancer = self.enhancers.get(name)
+        if enhancer is None:
+            known = ", ".join(sorted(self.enhancers)) or "none"
+            raise api_error("unknown_model", f"unknown model {name[:80]!r} (available: {known})")
+        return name, enhancer
+
+
+def load_models(state: AppState) -> None:
+    """Load every registered model once; the default model must be among them."""
+    settings = state.settings
+    registry = ModelRegistry(extra_dirs=list(settings.models_dir), include_shipped=settings.include_shipped)
+    for path, problem in registry.problems.items():
+        log.warning("skipped %s: %s", path, problem)
+    for name in registry.names():
+        try:
+            model, meta = registry.load(name)
+        except WeightFileError as err:
+            log.error("cannot load model %s: %s", name, err)
+            continue
+        state.enhancers[name] = Enhancer(model, name)
+        state.metadata[name] = meta
+    if settings.default_model not in state.enhancers:
+        known = ", ".join(sorted(state.enhancers)) or "none"
+        raise RuntimeError(
+            f"default model {settings.default_model!r} is not loaded (available: {known}); "
+            "set HUSH_DEFAULT_MODEL or add weights with HUSH_MODELS_DIR"
+        )
+    state.registry = registry
+    log.info("loaded models: %s (default %s)", ", ".join(sorted(state.enhancers)), settings.default_model)
+
+
+def _error_response(state: AppState, status: int, code: str, message: str) -> JSONResponse:
+    state.metrics.errors.labels("rest", code).inc()
+    return JSONResponse(ErrorBody(code=code, message=message, status=status).model_dump(), status_code=status)
+
+
+class RequestMetricsMiddleware:
+    """Counts HTTP requests by route template (not raw path: bounded label values) and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], path, str(status["code"])).inc()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Models load when the app starts (lifespan), not here."""
+    settings = settings or Settings()
+    logging.getLogger("hush").setLevel(settings.log_level.upper())
+    state = AppState(settings=settings, metrics=Metrics(), keys=ApiKeys(settings.api_keys))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        torch.set_num_threads(settings.torch_threads)
+        started = time.perf_counter()
+        await asyncio.to_thread(load_models, state)
+        if settings.worker == "process":
+            spec = {
+                "models_dir": [str(d) for d in settings.models_dir],
+                "include_shipped": settings.include_shipped,
+                "models": sorted(state.enhancers),
+                "torch_threads": settings.torch_threads,
+            }
+            state.scheduler = Scheduler(
+                state.metrics, ProcessWorker(spec), restart=lambda: ProcessWorker(spec)
+            )
+        else:
+            state.scheduler = Scheduler(state.metrics, ThreadWorker(state.enhancers))
+        await state.scheduler.start()
+        state.rest_executor = ThreadPoolExecutor(settings.rest_workers, thread_name_prefix="hush-rest")
+        state.ready = True
+        log.info("ready in %.1f s", time.perf_counter() - started)
+        try:
+            yield
+        finally:
+            state.ready = False
+            for task in list(state.tasks):
+                task.cancel()
+            await state.scheduler.stop()
+            state.rest_executor.shutdown(wait=True, cancel_futures=True)
+
+    app = FastAPI(
+        title="hush",
+        version="0.1.0",
+        summary="Real-time speech enhancement over REST and WebSocket.",
+        description="Enhance audio files with `POST /v1/enhance`, or stream audio over the "
+        "WebSocket `/v1/stream` (protocol: docs/protocol.md). Errors are JSON with a stable `code`.",
+        lifespan=lifespan,
+    )
+    app.state.hush = state
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, err: ApiError) -> JSONResponse:
+        return _error_response(state, err.status, err.code, err.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in err.errors()
+        )
+        return _error_response(state, 422, "invalid_parameter", problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
+        response = _error_response(state, err.status_code, code, str(err.detail))
+        if err.headers:
+            response.headers.update(err.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, err: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return _error_response(state, 500, "internal_error", "internal server error")
+
+    from .rest import router as rest_router
+    from .ws import router as ws_router
+
+    app.include_router(rest_router)
+    app.include_router(ws_router)
+
+    static_dir = settings.static_dir
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        """The browser demo (service/static/index.html)."""
+        page = static_dir / "index.html"
+        if not page.is_file():
+            raise api_error("not_found", "no demo page is installed")
+        return FileResponse(page, media_type="text/html")
+
+    if static_dir.is_dir():
+        app.mount("/static", StaticFiles(directory=static_dir), name="static")
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Authorization"],
+            expose_headers=["X-Hush-Model"],
+        )
+    app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
+    return app

@@ -1,0 +1,193 @@
+"""The stream engine: every live stream's DSP state, advanced in batched model calls.
+
+It runs in the scheduler's worker (a child process by default, or a thread) and talks to
+the event loop only through ``tick``: a list of per-session items in, a list of per-session
+replies out. Nothing here touches a socket, and nothing on the event loop touches a stream.
+
+A tick drains the items of every session with input, pushes the audio, runs
+``step_streams`` over all streams of each model until none has a whole frame left (one
+batched model call per frame step), and collects the output, already encoded to bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+from hush.streaming import Enhancer, step_streams
+from hush.streaming.audio_io import RateAdaptedStream
+
+ENCODINGS = ("pcm_s16le", "pcm_f32le")
+BYTES_PER_SAMPLE = {"pcm_s16le": 2, "pcm_f32le": 4}
+# Float samples beyond this are rejected: nominal full scale is 1.0, and squaring much
+# larger values overflows float32 power spectra into inf/NaN.
+MAX_ABS_SAMPLE = 1000.0
+
+
+def check_audio(payload: bytes, encoding: str) -> int:
+    """Validate one binary message; returns its sample count.
+
+    Raises:
+        ValueError: a partial sample, or non-finite / absurdly large float samples.
+    """
+    width = BYTES_PER_SAMPLE[encoding]
+    if len(payload) % width:
+        raise ValueError(f"{len(payload)} bytes is not a whole number of {width}-byte {encoding} samples")
+    if encoding == "pcm_f32le" and payload:
+        samples = np.frombuffer(payload, dtype="<f4")
+        if not (np.isfinite(samples).all() and np.abs(samples).max() <= MAX_ABS_SAMPLE):
+            raise ValueError(f"float samples must be finite and within +-{MAX_ABS_SAMPLE:g}")
+    return len(payload) // width
+
+
+def decode_audio(payload: bytes, encoding: str) -> np.ndarray:
+    """Little-endian PCM bytes (already checked) -> ``[n]`` float32; s16 scaled by 1/32768
+    (what libsndfile does when ``hush enhance`` reads a 16-bit file)."""
+    if encoding == "pcm_s16le":
+        return np.frombuffer(payload, dtype="<i2").astype(np.float32) * np.float32(1.0 / 32768.0)
+    return np.frombuffer(payload, dtype="<f4").astype(np.float32)
+
+
+def encode_audio(samples: np.ndarray, encoding: str) -> bytes:
+    """``[n]`` float32 -> little-endian PCM bytes; s16 is rounded and clipped to its range."""
+    if encoding == "pcm_s16le":
+        scaled = np.rint(samples * np.float32(32768.0))
+        return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
+    return samples.astype("<f4", copy=False).tobytes()
+
+
+# Items of one session, in arrival order (tuples: cheap to pickle to a worker process):
+#   ("open", model, sample_rate, encoding, attenuation_limit_db)
+#   ("audio", payload bytes, t_recv)        t_recv: time.monotonic() on receipt
+#   ("configure", attenuation_limit_db)     applies from the first frame not yet complete
+#   ("stats",)  ("end",)  ("close",)
+
+
+class Reply(NamedTuple):
+    """What one tick produced for one session."""
+
+    session_id: str
+    audio: bytes  # enhanced audio in the session's encoding (may be empty)
+    n_samples: int
+    stamps: list[float]  # t_recv of each audio message whose frames this tick completed
+    frame_latency: list[tuple[float, int]]  # (seconds from receipt to end of model step, frames)
+    frames: int  # frames processed so far by this stream
+    n_stats: int  # stats replies owed, after this audio
+    done: bool  # end was processed: the audio is the last of the stream
+    error: str | None  # internal error: the session must be closed with 1011
+
+
+class TickStats(NamedTuple):
+    seconds: float
+    batch_sizes: list[int]
+    frames: dict[str, int]  # model -> frames processed this tick
+
+
+@dataclass
+class _Entry:
+    model: str
+    stream: RateAdaptedStream
+    encoding: str
+    finished: bool = False
+    arrivals: list[tuple[int, float]] = field(default_factory=list)
+    n_stats: int = 0
+    ending: bool = False
+
+
+class StreamEngine:
+    """Owns the streams. ``enhancers`` are shared, read-only models by name."""
+
+    def __init__(self, enhancers: dict[str, Enhancer]) -> None:
+        self.enhancers = enhancers
+        self.entries: dict[str, _Entry] = {}
+
+    def tick(self, batch: list[tuple[str, list[tuple]]]) -> tuple[list[Reply], TickStats]:
+        t_start = time.monotonic()
+        replies: list[Reply] = []
+        groups: dict[str, list[tuple[str, _Entry]]] = {}
+        for session_id, items in batch:
+            try:
+                entry = self._apply(session_id, items)
+            except Exception as err:  # one session's bad state must not take the tick down
+                self.entries.pop(session_id, None)
+                replies.append(Reply(session_id, b"", 0, [], [], 0, 0, False, f"{type(err).__name__}: {err}"))
+                continue
+            if entry is not None:
+                groups.setdefault(entry.model, []).append((session_id, entry))
+
+        batch_sizes: list[int] = []
+        frames: dict[str, int] = {}
+        for model, group in groups.items():
+            streams = [entry.stream.stream for _, entry in group]
+            total = 0
+            while advanced := step_streams(streams):
+                total += advanced
+                batch_sizes.append(advanced)
+            if total:
+                frames[model] = total
+        t_done = time.monotonic()
+
+        for group in groups.values():
+            for session_id, entry in group:
+                replies.append(self._collect(session_id, entry, t_done))
+        return replies, TickStats(time.monotonic() - t_start, batch_sizes, frames)
+
+    def _apply(self, session_id: str, items: list[tuple]) -> _Entry | None:
+        """Apply a session's items in order; the entry to step, or None (closed)."""
+        entry = self.entries.get(session_id)
+        for item in items:
+            kind = item[0]
+            if kind == "open":
+                _, model, rate, encoding, limit = item
+                stream = RateAdaptedStream(self.enhancers[model], rate, limit)
+                entry = self.entries[session_id] = _Entry(model, stream, encoding)
+            elif kind == "close":
+                self.entries.pop(session_id, None)
+                return None
+            elif entry is None or entry.finished or entry.ending:
+                continue
+            elif kind == "audio":
+                stream = entry.stream.stream
+                before = stream.frames_ready
+                entry.stream.push(decode_audio(item[1], entry.encoding))
+                entry.arrivals.append((stream.frames_ready - before, item[2]))
+            elif kind == "configure":
+                # Frames already complete keep the old limit; the new one starts after them.
+                stream = entry.stream.stream
+                while stream.frames_ready:
+                    step_streams([stream])
+                stream.set_attenuation_limit(item[1])
+            elif kind == "stats":
+                entry.n_stats += 1
+            elif kind == "end":
+                entry.ending = True
+        return entry
+
+    def _collect(self, session_id: str, entry: _Entry, t_done: float) -> Reply:
+        try:
+            out = entry.stream.flush() if entry.ending else entry.stream.collect()
+            payload = encode_audio(out, entry.encoding) if out.size else b""
+        except Exception as err:
+            self.entries.pop(session_id, None)
+            return Reply(session_id, b"", 0, [], [], 0, 0, False, f"{type(err).__name__}: {err}")
+        stamps = [t for n, t in entry.arrivals if n]
+        latency = [(t_done - t, n) for n, t in entry.arrivals if n]
+        reply = Reply(
+            session_id,
+            payload,
+            int(out.size),
+            stamps,
+            latency,
+            entry.stream.stream.frames_processed,
+            entry.n_stats,
+            entry.ending,
+            None,
+        )
+        entry.arrivals = []
+        entry.n_stats = 0
+        if entry.ending:
+            entry.finished = True
+            self.entries.pop(session_id, None)
+        return reply

@@ -1,0 +1,117 @@
+"""Prometheus metrics. Each app owns its registry, so several apps (tests) never collide."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process, from /proc (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class WorkerCpuCollector(Collector):
+    """CPU seconds of the stream worker process (the server's own process is in
+    ``process_cpu_seconds_total``; their sum is the service's CPU use)."""
+
+    def __init__(self, worker_pid: Callable[[], int | None]) -> None:
+        self.worker_pid = worker_pid
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        pid = self.worker_pid()
+        seconds = process_cpu_seconds(pid) if pid else None
+        family = CounterMetricFamily(
+            "hush_worker_cpu_seconds", "CPU seconds of the stream worker process (0 in thread mode)."
+        )
+        family.add_metric([], seconds or 0.0)
+        yield family
+
+
+# Seconds. Dense below 20 ms, where the real-time budget lives.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.worker_pid: int | None = None
+        self.registry.register(WorkerCpuCollector(lambda: self.worker_pid))
+        # CPU seconds, memory and open files of the server process: the load generator
+        # reads process_cpu_seconds_total to report the server's CPU use.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        r = self.registry
+        self.requests = Counter(
+            "hush_http_requests",
+            "HTTP requests by route and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "hush_errors", "Errors by stable error code, REST and WebSocket.", ["api", "code"], registry=r
+        )
+        self.enhanced_seconds = Counter(
+            "hush_rest_audio_seconds", "Seconds of audio enhanced through REST.", registry=r
+        )
+        self.active_streams = Gauge("hush_active_streams", "Live WebSocket sessions.", registry=r)
+        self.sessions = Counter(
+            "hush_stream_sessions", "Finished WebSocket sessions by outcome.", ["outcome"], registry=r
+        )
+        self.frames = Counter(
+            "hush_frames_processed", "10 ms model frames processed for streams.", ["model"], registry=r
+        )
+        self.frame_latency = Histogram(
+            "hush_frame_latency_seconds",
+            "Per-frame processing latency: from receiving the audio that completes a frame "
+            "to the end of the batched model step that enhanced it (queueing + compute).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.added_latency = Histogram(
+            "hush_stream_added_latency_seconds",
+            "Server receive -> send of each audio message that released output.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tick_seconds = Histogram(
+            "hush_batch_step_seconds",
+            "Duration of one scheduler tick (all batched model calls of the tick).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "hush_batch_streams", "Streams in one batched model call.", buckets=BATCH_BUCKETS, registry=r
+        )

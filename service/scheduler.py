@@ -1,0 +1,338 @@
+"""The batching scheduler: every live stream of a model advances in ONE model call per tick.
+
+Threading model
+---------------
+* The event loop owns the sockets. For each message it validates the audio and appends
+  it to the session's ``inbox``, then wakes the scheduler. It never touches DSP state.
+* The worker owns every stream's DSP state (``engine.StreamEngine``). Each tick takes the
+  inboxes of all sessions with input and returns their encoded output.
+* Back on the loop, each session's output goes to its ``outbox``; a per-session sender
+  task writes it to the socket, so a slow client never holds up the others.
+
+Ticks run back to back, not on a clock: audio that arrives during a tick waits for the
+next one, so the batch grows with the load and the cost per stream falls as streams are
+added, while a lone stream still gets its frame processed as soon as it arrives.
+
+The worker is a child process by default. In a thread it would share the GIL with the
+event loop, and each of the ~50 torch calls of a batched step releases the GIL and then
+waits up to the 5 ms switch interval to get it back from a busy event loop: at 100 streams
+that convoy made ticks 100x slower than their compute. A process has its own GIL, so the
+loop and the model run on separate cores. ``worker="thread"`` remains for tests and for
+hosts that cannot start processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from hush.streaming import Enhancer
+
+from .engine import Reply, StreamEngine, TickStats
+from .metrics import Metrics
+
+log = logging.getLogger("hush.service")
+
+
+class LatencyStats:
+    """Fixed-bin histogram of latencies (0.1 ms bins up to 250 ms, then one overflow bin)."""
+
+    BIN_MS = 0.1
+    N_BINS = 2501
+
+    def __init__(self) -> None:
+        self.counts = [0] * self.N_BINS
+        self.count = 0
+        self.total_ms = 0.0
+        self.max_ms = 0.0
+
+    def add(self, ms: float, n: int = 1) -> None:
+        self.counts[min(int(ms / self.BIN_MS), self.N_BINS - 1)] += n
+        self.count += n
+        self.total_ms += ms * n
+        self.max_ms = max(self.max_ms, ms)
+
+    def percentile(self, q: float) -> float | None:
+        """Upper edge of the bin holding the ``q``-th percentile, ms (``None`` when empty)."""
+        if not self.count:
+            return None
+        rank = q / 100.0 * self.count
+        seen = 0
+        for index, n in enumerate(self.counts):
+            seen += n
+            if n and seen >= rank:
+                return round((index + 1) * self.BIN_MS, 3)
+        return round(self.N_BINS * self.BIN_MS, 3)
+
+    def summary(self, histogram: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "count": self.count,
+            "p50_ms": self.percentile(50),
+            "p99_ms": self.percentile(99),
+            "max_ms": round(self.max_ms, 3),
+            "mean_ms": round(self.total_ms / self.count, 3) if self.count else None,
+        }
+        if histogram:
+            out["histogram"] = {
+                "bin_ms": self.BIN_MS,
+                "counts": [[i, n] for i, n in enumerate(self.counts) if n],
+            }
+        return out
+
+
+@dataclass
+class Session:
+    """One WebSocket stream, as the event loop sees it (the DSP state is in the worker)."""
+
+    model: str
+    enhancer: Enhancer
+    encoding: str
+    sample_rate: int
+    attenuation_limit_db: float | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    inbox: deque = field(default_factory=deque)
+    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    started: float = field(default_factory=time.monotonic)
+    samples_received: int = 0
+    samples_sent: int = 0
+    frames: int = 0
+    added_latency: LatencyStats = field(default_factory=LatencyStats)
+    frame_latency: LatencyStats = field(default_factory=LatencyStats)
+
+    @property
+    def in_flight(self) -> int:
+        """Samples received but not yet sent back."""
+        return self.samples_received - self.samples_sent
+
+    def stats(self, histogram: bool = False) -> dict[str, Any]:
+        """Counters and latency summaries (``histogram``: with the added-latency bins)."""
+        return {
+            "session_id": self.id,
+            "model": self.model,
+            "sample_rate": self.sample_rate,
+            "samples_in": self.samples_received,
+            "samples_out": self.samples_sent,
+            "frames": self.frames,
+            "seconds": round(time.monotonic() - self.started, 3),
+            "attenuation_limit_db": self.attenuation_limit_db,
+            "added_latency": self.added_latency.summary(histogram),
+            "frame_latency": self.frame_latency.summary(),
+        }
+
+
+# Outbox items for the session's sender task:
+#   ("audio", payload, n_samples, stamps)   ("stats",)   ("done",)   ("error", message)
+
+TickResult = tuple[list[Reply], TickStats]
+
+
+class ThreadWorker:
+    """The engine in a thread of this process (shares the GIL with the event loop)."""
+
+    def __init__(self, enhancers: dict[str, Enhancer]) -> None:
+        self.engine = StreamEngine(enhancers)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hush-step")
+
+    async def start(self) -> None:
+        return None
+
+    async def tick(self, batch: list[tuple[str, list[tuple]]]) -> TickResult:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.tick, batch)
+
+    async def stop(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+
+
+class ProcessWorker:
+    """The engine in a child process, driven over a pipe by one I/O thread."""
+
+    def __init__(self, spec: dict[str, Any], start_timeout_s: float = 180.0) -> None:
+        self.spec = spec
+        self.start_timeout_s = start_timeout_s
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hush-worker-io")
+        self._proc: Any = None
+        self._conn: Any = None
+
+    async def start(self) -> None:
+        parent, child = socket.socketpair()
+        with child:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "hush.service.worker", str(child.fileno()), json.dumps(self.spec)],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        self._conn = Connection(parent.detach())
+        loop = asyncio.get_running_loop()
+        ready = await loop.run_in_executor(self._io, self._wait_ready)
+        log.info("stream worker process %d ready with %s", self._proc.pid, ", ".join(ready))
+
+    def _wait_ready(self) -> list[str]:
+        if not self._conn.poll(self.start_timeout_s):
+            raise RuntimeError("the stream worker process did not start in time")
+        try:
+            _tag, names = self._conn.recv()
+        except EOFError:
+            raise RuntimeError(f"the stream worker process exited with code {self._proc.wait()}") from None
+        return names
+
+    def _roundtrip(self, batch: list[tuple[str, list[tuple]]]) -> TickResult:
+        self._conn.send(batch)
+        return self._conn.recv()
+
+    async def tick(self, batch: list[tuple[str, list[tuple]]]) -> TickResult:
+        return await asyncio.get_running_loop().run_in_executor(self._io, self._roundtrip, batch)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._conn is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._conn.send(None)
+        if self._proc is not None:
+            try:
+                await loop.run_in_executor(None, self._proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                await loop.run_in_executor(None, self._proc.wait)
+        if self._conn is not None:
+            self._conn.close()
+        await loop.run_in_executor(None, self._io.shutdown, True)
+
+
+class Scheduler:
+    """Owns the live sessions and drives the worker; one instance per app."""
+
+    def __init__(self, metrics: Metrics, worker: ThreadWorker | ProcessWorker, restart: Any = None) -> None:
+        self.metrics = metrics
+        self.worker = worker
+        self._restart = restart  # builds a fresh worker after a crash (process mode)
+        self.sessions: dict[str, Session] = {}
+        self._closing: list[str] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.ticks = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        await self.worker.start()
+        self.metrics.worker_pid = getattr(self.worker, "pid", None)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="hush-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.worker.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # ------------------------------------------------------------------ loop side
+    def add(self, session: Session) -> None:
+        self.sessions[session.id] = session
+        session.inbox.append(
+            ("open", session.model, session.sample_rate, session.encoding, session.attenuation_limit_db)
+        )
+        self.metrics.active_streams.set(len(self.sessions))
+        self._wake.set()
+
+    def remove(self, session: Session) -> None:
+        """Forget a session; its DSP state is dropped by the worker on the next tick."""
+        if self.sessions.pop(session.id, None) is not None:
+            session.inbox.clear()
+            self._closing.append(session.id)
+            self.metrics.active_streams.set(len(self.sessions))
+            self._wake.set()
+
+    def submit(self, session: Session, item: tuple) -> None:
+        """Queue audio or a control item for the worker, in order, and wake it."""
+        session.inbox.append(item)
+        self._wake.set()
+
+    def _take_batch(self) -> list[tuple[str, list[tuple]]]:
+        batch = [(sid, [("close",)]) for sid in self._closing]
+        self._closing = []
+        for session in self.sessions.values():
+            if session.inbox:
+                items = list(session.inbox)
+                session.inbox.clear()
+                batch.append((session.id, items))
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch = self._take_batch()
+            if not batch:
+                continue
+            try:
+                replies, stats = await self.worker.tick(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stream worker failed; failing the %d live sessions", len(self.sessions))
+                await self._recover()
+                continue
+            self._deliver(replies, stats)
+
+    async def _recover(self) -> None:
+        """The worker died or raised: every live session is lost (1011); start a new worker."""
+        for session in self.sessions.values():
+            session.outbox.put_nowait(("error", "the stream worker failed"))
+        if self._restart is not None:
+            with contextlib.suppress(Exception):
+                await self.worker.stop()
+            self.worker = self._restart()
+            await self.worker.start()
+            self.metrics.worker_pid = getattr(self.worker, "pid", None)
+
+    def _deliver(self, replies: list[Reply], stats: TickStats) -> None:
+        metrics = self.metrics
+        self.ticks += 1
+        metrics.tick_seconds.observe(stats.seconds)
+        for size in stats.batch_sizes:
+            metrics.batch_size.observe(size)
+        for model, frames in stats.frames.items():
+            metrics.frames.labels(model).inc(frames)
+        for reply in replies:
+            session = self.sessions.get(reply.session_id)
+            if session is None:
+                continue
+            if reply.error is not None:
+                log.error("session %s: %s", session.id, reply.error)
+                session.outbox.put_nowait(("error", "internal error in the stream"))
+                continue
+            session.frames = reply.frames
+            for seconds, n in reply.frame_latency:
+                session.frame_latency.add(1000.0 * seconds, n)
+                for _ in range(n):
+                    metrics.frame_latency.observe(seconds)
+            if reply.n_samples:
+                session.outbox.put_nowait(("audio", reply.audio, reply.n_samples, reply.stamps))
+            for _ in range(reply.n_stats):
+                session.outbox.put_nowait(("stats",))
+            if reply.done:
+                session.outbox.put_nowait(("done",))

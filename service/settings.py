@@ -1,0 +1,88 @@
+"""Service settings: environment variables with the ``HUSH_`` prefix, or a ``.env`` file.
+
+Lists are written the shell way, not as JSON: ``HUSH_API_KEYS=key1,key2``,
+``HUSH_CORS_ORIGINS=https://a.example,https://b.example`` and
+``HUSH_MODELS_DIR=/srv/weights:/more/weights`` (``os.pathsep``-separated, the same variable
+the model registry reads).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from hush.models import DEFAULT_MODEL
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _split(value: object, sep: str) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(sep) if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults are safe for a single public replica."""
+
+    model_config = SettingsConfigDict(env_prefix="HUSH_", env_file=".env", extra="ignore")
+
+    # ---- models
+    models_dir: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Extra folders of weight files, scanned after the shipped ones."
+    )
+    include_shipped: bool = Field(True, description="Also serve the weights shipped inside the package.")
+    default_model: str = Field(DEFAULT_MODEL, description="Model used when a request names none.")
+
+    # ---- limits
+    max_body_bytes: int = Field(50 * 2**20, gt=0, description="Largest REST request body, bytes.")
+    max_duration_s: float = Field(600.0, gt=0, description="Longest audio accepted by REST, seconds.")
+    max_message_bytes: int = Field(
+        1 * 2**20, ge=1024, description="Largest WebSocket message (audio or JSON), bytes."
+    )
+    idle_timeout_s: float = Field(30.0, gt=0, description="A stream with no message for this long is closed.")
+    max_session_s: float = Field(3600.0, gt=0, description="Longest WebSocket session, seconds.")
+    max_sessions: int = Field(256, ge=1, description="Concurrent WebSocket sessions before 1013.")
+    max_backlog_s: float = Field(
+        5.0,
+        gt=0,
+        description="Audio a stream may have in flight (received, not yet sent back) before the "
+        "server stops reading from it: back-pressure for clients that send faster than real time.",
+    )
+    rest_workers: int = Field(1, ge=1, description="Threads that run REST enhancement jobs.")
+    torch_threads: int = Field(1, ge=1, description="torch intra-op threads for the model step.")
+    worker: Literal["process", "thread"] = Field(
+        "process",
+        description="Where streams are stepped: a child process (default: its own GIL, its own "
+        "core) or a thread of the server process.",
+    )
+
+    # ---- security
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Accepted API keys; empty means no authentication."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty means CORS is off."
+    )
+
+    # ---- misc
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    static_dir: Path = Field(STATIC_DIR, description="Folder of the browser demo (served at / and /static).")
+
+    @field_validator("models_dir", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        return _split(value, os.pathsep)
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        return _split(value, ",")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
