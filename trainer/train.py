@@ -201,6 +201,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Trai
     )
     log_path = out_dir / "log.csv"
     new_log = not (resume and log_path.is_file())
+    if not new_log and ddp.main:
+        # forget rows logged after the checkpoint we resume from: they will be redone
+        rows = list(csv.reader(log_path.open(newline="")))
+        kept = [rows[0]] + [row for row in rows[1:] if row and int(row[0]) <= step]
+        with log_path.open("w", newline="") as handle:
+            csv.writer(handle).writerows(kept)
     log_file = log_path.open("w" if new_log else "a", newline="") if ddp.main else None
     writer = csv.writer(log_file) if log_file else None
     if writer and new_log:
