@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+
 from hush.streaming import Enhancer
 from hush.streaming.audio_io import RateAdaptedStream
 
