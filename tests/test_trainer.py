@@ -81,6 +81,7 @@ def test_tiny_training_run_exports_weights_that_load_and_run(corpus, tmp_path):
     assert meta.provenance.steps > 0 and meta.provenance.val_loss is not None
     # the licence filter dropped the non-commercial file and the card data says so
     assert meta.provenance.extra["data"]["speech_licences"] == {"CC-BY-4.0": 5}
+    assert meta.provenance.extra["data"]["val_speech_licences"] == {"CC-BY-4.0": 1}
     assert "CC-BY-NC-SA-4.0" not in meta.provenance.licences
     out = Enhancer(model).enhance(speech_like(0.5))
     assert out.shape == (8000,) and np.isfinite(out).all()

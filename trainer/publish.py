@@ -61,18 +61,25 @@ def model_card(meta: WeightMetadata) -> str:
         "",
         f"- {meta.provenance.data}",
     ]
-    for kind in ("speech", "noise"):
-        licences = data.get(f"{kind}_licences", {})
+    for key, label in (
+        ("speech_licences", "training speech licences"),
+        ("noise_licences", "training noise licences"),
+        ("val_speech_licences", "validation speech licences (checkpoint selection only)"),
+        ("val_noise_licences", "validation noise licences (checkpoint selection only)"),
+    ):
+        licences = data.get(key, {})
         if licences:
             listed = ", ".join(f"{name} ({count} files)" for name, count in licences.items())
-            lines.append(f"- {kind} licences: {listed}")
+            lines.append(f"- {label}: {listed}")
     all_licences = set(meta.provenance.licences)
+    for key in ("val_speech_licences", "val_noise_licences"):
+        all_licences |= set(data.get(key, {}))
     if all_licences:
         commercial = all_licences <= COMMERCIAL_LICENCES
         lines.append(
-            "- every training file carries a licence that allows commercial use"
+            "- every training and validation file carries a licence that allows commercial use"
             if commercial
-            else "- some training files carry licences that do NOT allow commercial use: "
+            else "- some training or validation files carry licences that do NOT allow commercial use: "
             + ", ".join(sorted(all_licences - COMMERCIAL_LICENCES))
         )
         lines.append(

@@ -161,9 +161,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Trai
     speech_files = list_audio(d.speech_train, d.manifest, d.allowed_licences, d.max_files)
     noise_files = list_audio(d.noise_train, d.manifest, d.allowed_licences, d.max_files)
     speech, noise = load_audio_files(speech_files, rate), load_audio_files(noise_files, rate)
-    val_speech = load_audio_files(list_audio(d.speech_val, d.manifest, None, d.max_files), rate)
-    val_noise = load_audio_files(list_audio(d.noise_val, d.manifest, None, d.max_files), rate)
+    # The licence filter covers validation too: it chooses the checkpoint that ships.
+    val_speech_files = list_audio(d.speech_val, d.manifest, d.allowed_licences, d.max_files)
+    val_noise_files = list_audio(d.noise_val, d.manifest, d.allowed_licences, d.max_files)
+    val_speech = load_audio_files(val_speech_files, rate)
+    val_noise = load_audio_files(val_noise_files, rate)
     summary = _data_summary(cfg, speech_files, noise_files, speech, noise)
+    summary["val_speech_licences"] = licence_summary(val_speech_files, d.manifest)
+    summary["val_noise_licences"] = licence_summary(val_noise_files, d.manifest)
     val_clean, val_noisy, _ = validation_set(
         MixtureMaker(d, rate, val_speech, val_noise), d.val_mixtures, d.val_seed
     )
