@@ -93,7 +93,7 @@ def test_s16_round_trip_within_quantisation(served, enhancers, rate):
 def test_simultaneous_sessions_equal_each_alone(served, enhancers):
     """Interleaved sessions (two models, three rates) are batched together; each output is
     what that session gives alone."""
-    client, state = served
+    client, _state = served
     specs = [
         ("tiny-gru", 16000, "pcm_f32le", 160),
         ("tiny-gru", 16000, "pcm_f32le", 97),
@@ -127,9 +127,10 @@ def test_simultaneous_sessions_equal_each_alone(served, enhancers):
     finally:
         for ws in sockets:
             ws.__exit__(None, None, None)
-    for got, ref, audio in zip(together, alone, audios, strict=True):
+    for got, ref, audio, spec in zip(together, alone, audios, specs, strict=True):
         assert got.size == audio.size
-        np.testing.assert_allclose(got, ref, atol=1e-5)
+        # Batched and lone steps may differ by float rounding, which can flip a 16-bit rounding.
+        np.testing.assert_allclose(got, ref, atol=1e-5 if spec[2] == "pcm_f32le" else 1.01 / 32768)
     metrics = client.get("/metrics").text
     assert "hush_frames_processed_total" in metrics
 
@@ -261,7 +262,7 @@ def test_overloaded(weights_dir):
                 _, replies, code = read_until_close(second)
             assert code == 1013 and replies[0]["code"] == "overloaded"
         wait_idle(state)
-        out, _, code = stream_through(client, speech_like(0.1), [160])
+        _out, _, code = stream_through(client, speech_like(0.1), [160])
         assert code == 1000
 
 
