@@ -200,6 +200,7 @@ class StreamResult:
     late_sends: int = 0
     round_trips_ms: list[float] = field(default_factory=list)
     lag_samples: int | None = None
+    observed_min_lag: int | None = None
     done: dict[str, Any] | None = None
 
 
@@ -240,6 +241,7 @@ async def _one_stream(
             ready = json.loads(await ws.recv())
             if ready.get("type") != "ready":
                 raise RuntimeError(f"no ready: {ready}")
+            result.lag_samples = int(ready["delay_samples"])
 
             async def receive() -> dict[str, Any]:
                 received = 0
@@ -280,14 +282,14 @@ async def _one_stream(
         result.samples_in = sent
         return result
 
-    # Round trips: the server's output trails its input by a constant lag (the model's
-    # algorithmic delay plus resampler delay). The smallest (sent - received) seen at any
-    # receipt is that lag; an output message ending at sample e was released by the first
-    # chunk whose cumulative count reaches e + lag.
+    # Round trips: the server's output trails its input by a constant lag, announced in
+    # `ready` (delay_samples). An output message ending at sample e was released by the
+    # first chunk whose cumulative count reaches e + lag. The smallest (sent - received)
+    # seen at any receipt is reported too: it can only equal or exceed the lag.
     live = [(t, out, inn) for t, out, inn in recvs if t < end_time]
     if live:
-        lag = min(inn - out for _, out, inn in live)
-        result.lag_samples = lag
+        lag = result.lag_samples
+        result.observed_min_lag = min(inn - out for _, out, inn in live)
         for t, out, _ in live:
             k = bisect.bisect_left(cum_in, out + lag)
             if k < len(send_times):
@@ -408,6 +410,9 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
         "server_added_latency": server_latency,
         "client_round_trip": {**_percentiles(round_trips), "count": len(round_trips)},
         "lag_samples": sorted({r.lag_samples for r in results if r.lag_samples is not None}),
+        "observed_min_lag_samples": sorted(
+            {r.observed_min_lag for r in results if r.observed_min_lag is not None}
+        ),
         "samples_in": samples_in,
         "samples_out": samples_out,
         "dropped_samples": samples_in - samples_out,
@@ -454,7 +459,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"server added latency (receive -> send): p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, "
         f"max {s['max_ms']} ms over {s['count']} messages",
         f"client round trip: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms "
-        f"(lag {report['lag_samples']} samples)",
+        f"(lag {report['lag_samples']} samples; observed min {report['observed_min_lag_samples']})",
         f"dropped samples: {report['dropped_samples']}; late outputs (> {c['deadline_ms']:g} ms): "
         f"{report['late_outputs']}; late sends: {report['late_sends']}",
         f"CPU (% of one core): server {cpu['server']} (event loop {cpu['server_event_loop_process']}, "

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from fastapi import FastAPI, Request
@@ -46,6 +47,7 @@ class AppState:
     ready: bool = False
     connections: int = 0  # open WebSocket connections, started or not
     tasks: set[asyncio.Task] = field(default_factory=set)  # per-session sender tasks
+    handlers: set[Any] = field(default_factory=set)  # live ws.StreamHandler objects
 
     def enhancer(self, name: str | None) -> tuple[str, Enhancer]:
         """The loaded model called ``name`` (default model when ``None``).
@@ -139,6 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             state.scheduler = Scheduler(state.metrics, ThreadWorker(state.enhancers))
         await state.scheduler.start()
+        from .ws import watchdog
+
+        watchdog_task = asyncio.create_task(watchdog(state), name="hush-watchdog")
         state.rest_executor = ThreadPoolExecutor(settings.rest_workers, thread_name_prefix="hush-rest")
         state.ready = True
         log.info("ready in %.1f s", time.perf_counter() - started)
@@ -146,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             state.ready = False
+            watchdog_task.cancel()
             for task in list(state.tasks):
                 task.cancel()
             await state.scheduler.stop()

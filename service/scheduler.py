@@ -230,6 +230,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.ticks = 0
+        self.restarting = False
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -247,7 +248,8 @@ class Scheduler:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        """Ticking, with a live worker (False while a crashed worker is replaced)."""
+        return self._task is not None and not self._task.done() and not self.restarting
 
     # ------------------------------------------------------------------ loop side
     def add(self, session: Session) -> None:
@@ -303,10 +305,20 @@ class Scheduler:
         for session in self.sessions.values():
             session.outbox.put_nowait(("error", "the stream worker failed"))
         if self._restart is not None:
-            with contextlib.suppress(Exception):
-                await self.worker.stop()
-            self.worker = self._restart()
-            await self.worker.start()
+            self.restarting = True
+            try:
+                while True:
+                    with contextlib.suppress(Exception):
+                        await self.worker.stop()
+                    self.worker = self._restart()
+                    try:
+                        await self.worker.start()
+                        break
+                    except Exception:
+                        log.exception("cannot restart the stream worker; retrying in 1 s")
+                        await asyncio.sleep(1.0)
+            finally:
+                self.restarting = False
             self.metrics.worker_pid = getattr(self.worker, "pid", None)
 
     def _deliver(self, replies: list[Reply], stats: TickStats) -> None:
@@ -328,8 +340,7 @@ class Scheduler:
             session.frames = reply.frames
             for seconds, n in reply.frame_latency:
                 session.frame_latency.add(1000.0 * seconds, n)
-                for _ in range(n):
-                    metrics.frame_latency.observe(seconds)
+                metrics.frame_latency.observe(seconds, n)
             if reply.n_samples:
                 session.outbox.put_nowait(("audio", reply.audio, reply.n_samples, reply.stamps))
             for _ in range(reply.n_stats):

@@ -350,6 +350,9 @@ def test_process_worker_round_trip_and_crash_recovery(weights_dir, enhancers):
             _, replies, code = read_until_close(ws)
         assert code == 1011 and replies[-1]["code"] == "internal_error"
         wait_idle(state)
+        deadline = time.monotonic() + 120
+        while state.scheduler.worker.pid in (None, pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the replacement worker is starting
         assert state.scheduler.worker.pid != pid
         out, _, code = stream_through(client, audio, [640], rate=32000)
         assert code == 1000 and out.size == audio.size
