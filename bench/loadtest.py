@@ -8,9 +8,10 @@ Reported:
 * **server added latency**: receive -> send of every audio message that released output,
   measured by the server itself and returned in each stream's ``done`` message (0.1 ms
   histogram bins, merged over all streams here);
-* **client round trip**: from sending the chunk that completed an output message's
-  audio to receiving that message (network + queueing + compute, without the model's
-  algorithmic delay, which is a constant lag in samples: ``lag_samples``);
+* **client round trip**: per chunk, from sending it to receiving the output that holds its
+  (enhanced) last sample, minus nothing but the model's algorithmic delay, which is a
+  constant lag in samples (``lag_samples``, from ``ready``) and is not time the service
+  adds: network + queueing + compute;
 * **dropped** samples (in - out, and streams that failed), **late** output (round trip
   above ``deadline_ms``) and **late sends** (the client itself fell a chunk behind);
 * **CPU**: the server process (``process_cpu_seconds_total`` from /metrics), this client
@@ -133,7 +134,8 @@ def start_server(config: LoadtestConfig) -> tuple[subprocess.Popen, str]:
         "HUSH_LOG_LEVEL": "warning",
         **config.server_env,
     }
-    proc = subprocess.Popen(cmd, env=env)
+    # Its own session, as a daemon would run: signals to this terminal do not reach it.
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -282,18 +284,26 @@ async def _one_stream(
         result.samples_in = sent
         return result
 
-    # Round trips: the server's output trails its input by a constant lag, announced in
-    # `ready` (delay_samples). An output message ending at sample e was released by the
-    # first chunk whose cumulative count reaches e + lag. The smallest (sent - received)
-    # seen at any receipt is reported too: it can only equal or exceed the lag.
+    # Round trips, per input chunk: the server's output trails its input by a constant lag
+    # announced in `ready` (delay_samples), so chunk k (cumulative count c) is back once the
+    # output reaches c - lag. Its round trip runs from sending it to receiving the first
+    # output message that reaches that count (per chunk, not per output message: when a
+    # slow tick merges several chunks' output into one message, each chunk still counts
+    # its own wait). The smallest (sent - received) seen at any receipt is reported too:
+    # it can only equal or exceed the lag.
     live = [(t, out, inn) for t, out, inn in recvs if t < end_time]
     if live:
-        lag = result.lag_samples
+        lag = result.lag_samples or 0
         result.observed_min_lag = min(inn - out for _, out, inn in live)
-        for t, out, _ in live:
-            k = bisect.bisect_left(cum_in, out + lag)
-            if k < len(send_times):
-                result.round_trips_ms.append(1000.0 * (t - send_times[k]))
+        out_ends = [out for _, out, _ in live]
+        out_times = [t for t, _, _ in live]
+        for t_send, count in zip(send_times, cum_in, strict=True):
+            needed = count - lag
+            if needed <= 0:
+                continue
+            m = bisect.bisect_left(out_ends, needed)
+            if m < len(out_ends):
+                result.round_trips_ms.append(1000.0 * (out_times[m] - t_send))
     return result
 
 
@@ -378,7 +388,7 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
     round_trips = [ms for r in results for ms in r.round_trips_ms]
     samples_in = sum(r.samples_in for r in results)
     samples_out = sum(r.samples_out for r in results)
-    late = sum(ms > config.deadline_ms for ms in round_trips)
+    late = sum(ms > config.deadline_ms for ms in round_trips)  # chunks whose audio came back late
 
     def delta(key: str) -> float:
         return after.get(key, 0.0) - before.get(key, 0.0)
@@ -416,7 +426,7 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
         "samples_in": samples_in,
         "samples_out": samples_out,
         "dropped_samples": samples_in - samples_out,
-        "late_outputs": late,
+        "late_chunks": late,
         "late_sends": sum(r.late_sends for r in results),
         "cpu_percent_of_one_core": {
             "server": round(100.0 * (server_cpu + worker_cpu) / wall, 1),
@@ -460,8 +470,8 @@ def print_report(report: dict[str, Any]) -> None:
         f"max {s['max_ms']} ms over {s['count']} messages",
         f"client round trip: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms "
         f"(lag {report['lag_samples']} samples; observed min {report['observed_min_lag_samples']})",
-        f"dropped samples: {report['dropped_samples']}; late outputs (> {c['deadline_ms']:g} ms): "
-        f"{report['late_outputs']}; late sends: {report['late_sends']}",
+        f"dropped samples: {report['dropped_samples']}; late chunks (> {c['deadline_ms']:g} ms): "
+        f"{report['late_chunks']}; late sends: {report['late_sends']}",
         f"CPU (% of one core): server {cpu['server']} (event loop {cpu['server_event_loop_process']}, "
         f"stream worker {cpu['server_stream_worker_process']}), client {cpu['client']}, "
         f"machine {cpu['machine_all_processes']} of {cpu['cores'] * 100}",

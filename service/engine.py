@@ -108,6 +108,20 @@ class StreamEngine:
         self.enhancers = enhancers
         self.entries: dict[str, _Entry] = {}
 
+    def warm_up(self, max_batch: int = 128) -> None:
+        """Run each model at a spread of batch sizes before serving: torch's first calls at
+        a new size are several times slower (kernel selection, allocations), and without
+        this the first streams' first frames pay for it."""
+        for enhancer in self.enhancers.values():
+            size = 1
+            while size <= max_batch:
+                streams = [enhancer.stream() for _ in range(size)]
+                for stream in streams:
+                    stream.push(np.zeros(2 * enhancer.hop, dtype=np.float32))
+                while step_streams(streams):
+                    pass
+                size = size * 2 if size < 8 else size + size // 2
+
     def tick(self, batch: list[tuple[str, list[tuple]]]) -> tuple[list[Reply], TickStats]:
         t_start = time.monotonic()
         replies: list[Reply] = []

@@ -27,7 +27,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import pickle
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -35,7 +37,6 @@ import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from typing import Any
 
 from hush.streaming import Enhancer
@@ -146,7 +147,7 @@ class ThreadWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hush-step")
 
     async def start(self) -> None:
-        return None
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.warm_up)
 
     async def tick(self, batch: list[tuple[str, list[tuple]]]) -> TickResult:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.tick, batch)
@@ -156,14 +157,18 @@ class ThreadWorker:
 
 
 class ProcessWorker:
-    """The engine in a child process, driven over a pipe by one I/O thread."""
+    """The engine in a child process, driven over a socket pair by the event loop itself.
+
+    Messages are pickles with an 8-byte length prefix (``worker.py`` speaks the same). The
+    loop pickles the batch (about 0.1 ms for 100 streams) and awaits the reply through its
+    selector, so no thread of this process has to win the GIL back from a busy loop.
+    """
 
     def __init__(self, spec: dict[str, Any], start_timeout_s: float = 180.0) -> None:
         self.spec = spec
         self.start_timeout_s = start_timeout_s
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hush-worker-io")
-        self._proc: Any = None
-        self._conn: Any = None
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
 
     async def start(self) -> None:
         parent, child = socket.socketpair()
@@ -173,49 +178,57 @@ class ProcessWorker:
                 pass_fds=[child.fileno()],
                 stdin=subprocess.DEVNULL,
             )
-        self._conn = Connection(parent.detach())
-        loop = asyncio.get_running_loop()
-        ready = await loop.run_in_executor(self._io, self._wait_ready)
-        log.info("stream worker process %d ready with %s", self._proc.pid, ", ".join(ready))
-
-    def _wait_ready(self) -> list[str]:
-        if not self._conn.poll(self.start_timeout_s):
-            raise RuntimeError("the stream worker process did not start in time")
+        parent.setblocking(False)
+        self._sock = parent
         try:
-            _tag, names = self._conn.recv()
-        except EOFError:
-            raise RuntimeError(f"the stream worker process exited with code {self._proc.wait()}") from None
-        return names
+            async with asyncio.timeout(self.start_timeout_s):
+                _tag, names = await self._recv()
+        except TimeoutError:
+            raise RuntimeError("the stream worker process did not start in time") from None
+        except (EOFError, OSError):
+            code = await asyncio.get_running_loop().run_in_executor(None, self._proc.wait)
+            raise RuntimeError(f"the stream worker process exited with code {code}") from None
+        log.info("stream worker process %d ready with %s", self._proc.pid, ", ".join(names))
 
-    def _roundtrip(self, batch: list[tuple[str, list[tuple]]]) -> TickResult:
-        self._conn.send(batch)
-        return self._conn.recv()
+    async def _send(self, obj: Any) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        await asyncio.get_running_loop().sock_sendall(self._sock, struct.pack("!Q", len(data)) + data)
+
+    async def _recv_exact(self, n: int) -> bytearray:
+        loop = asyncio.get_running_loop()
+        buffer = bytearray(n)
+        view = memoryview(buffer)
+        got = 0
+        while got < n:
+            k = await loop.sock_recv_into(self._sock, view[got:])
+            if k == 0:
+                raise EOFError("the stream worker closed its end")
+            got += k
+        return buffer
+
+    async def _recv(self) -> Any:
+        (size,) = struct.unpack("!Q", await self._recv_exact(8))
+        return pickle.loads(await self._recv_exact(size))
 
     async def tick(self, batch: list[tuple[str, list[tuple]]]) -> TickResult:
-        return await asyncio.get_running_loop().run_in_executor(self._io, self._roundtrip, batch)
+        await self._send(batch)
+        return await self._recv()
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._conn is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._conn.send(None)
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()  # EOF: the worker exits
         if self._proc is not None:
             try:
                 await loop.run_in_executor(None, self._proc.wait, 10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 await loop.run_in_executor(None, self._proc.wait)
-        if self._conn is not None:
-            self._conn.close()
-        await loop.run_in_executor(None, self._io.shutdown, True)
 
 
 class Scheduler:
