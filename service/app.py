@@ -46,6 +46,7 @@ class AppState:
     rest_executor: ThreadPoolExecutor | None = None
     ready: bool = False
     connections: int = 0  # open WebSocket connections, started or not
+    rest_jobs: int = 0  # REST enhance requests in progress
     tasks: set[asyncio.Task] = field(default_factory=set)  # per-session sender tasks
     handlers: set[Any] = field(default_factory=set)  # live ws.StreamHandler objects
 

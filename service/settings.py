@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         "server stops reading from it: back-pressure for clients that send faster than real time.",
     )
     rest_workers: int = Field(1, ge=1, description="Threads that run REST enhancement jobs.")
+    max_rest_jobs: int = Field(
+        16, ge=1, description="REST enhance requests in progress (reading, queued or running) before 503."
+    )
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads for the model step.")
     worker: Literal["process", "thread"] = Field(
         "process",
