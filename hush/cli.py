@@ -255,6 +255,177 @@ def train(
 
 
 @app.command()
+def publish(
+    export_json: Annotated[
+        Path, typer.Argument(help="An exported weight file (runs/<name>/export/<name>.json).")
+    ],
+    destination: Annotated[
+        Path, typer.Option("--to", help="Models folder to publish into (default: the shipped weights).")
+    ] = Path("models/weights"),
+    scores: Annotated[
+        Path | None, typer.Option("--scores", help="`hush eval --json` output to record as test scores.")
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option(help="Which system of --scores (default: the model name).")
+    ] = None,
+    command: Annotated[str, typer.Option(help="The command that produced --scores, for the card.")] = "",
+) -> None:
+    """Copy a trained model into a models folder, record its test scores, write its model card."""
+    from hush.models import WeightFileError, read_metadata
+    from hush.trainer.publish import publish as publish_model
+    from hush.trainer.publish import record_test_scores, write_card
+
+    try:
+        meta = read_metadata(export_json)
+    except WeightFileError as err:
+        _err(str(err))
+        raise typer.Exit(2) from None
+    card = publish_model(export_json, destination)
+    if scores is not None:
+        report = json.loads(scores.read_text())
+        name = system or meta.name
+        if name not in report.get("systems", {}):
+            _err(f"{scores} has no system {name!r}")
+            raise typer.Exit(2)
+        metrics = {k: v for k, v in report["systems"][name].items() if isinstance(v, int | float)}
+        evaluation = {"command": command, "date": report.get("date", ""), "files": report.get("files")}
+        record_test_scores(destination / f"{meta.name}.json", metrics, evaluation)
+        card = write_card(destination / f"{meta.name}.json")
+    typer.echo(f"published {meta.name} to {destination} (card: {card})")
+
+
+@app.command("eval")
+def eval_cmd(
+    pairs: Annotated[
+        Path, typer.Option("--pairs", help="Folder with clean/ and noisy/ files of the same names.")
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Registered model(s) to score (repeatable). Default: gru."),
+    ] = None,
+    weights: Annotated[
+        list[Path] | None, typer.Option("--weights", help="Weight file(s) to score (repeatable).")
+    ] = None,
+    models_dir: ModelsDirOption = None,
+    peers: Annotated[
+        str | None,
+        typer.Option(
+            "--peers",
+            help="Published denoisers to run too: all, or some of rnnoise,dfn3,dtln,gtcrn,noisereduce.",
+        ),
+    ] = None,
+    peers_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of peer ONNX weights (dtln/, gtcrn/). Default: $HUSH_PEERS_DIR or ../shared/peers."
+        ),
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the full result as JSON.")] = None,
+    markdown_path: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the README-ready Markdown tables here.")
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="Write spectrogram PNGs (and before_after.png) here.")
+    ] = None,
+    plot_files: Annotated[int, typer.Option(help="How many files --plots draws.")] = 3,
+    plot_names: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated pair names to draw instead; the first gets before_after.png."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Score at most N pairs (after --every).", min=1)] = None,
+    every: Annotated[int | None, typer.Option(help="Score every K-th pair (0, K, 2K, ...).", min=1)] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: CPU count).", min=1)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score hush models and published peers on clean/noisy pairs: PESQ-wb, STOI, SI-SDR and
+    DNSMOS, mean with 95% interval and by input-SNR band."""
+    try:
+        from hush.evaluation.cli import run_eval_command
+    except ImportError as err:
+        _err(f"the evaluation needs its extras: pip install 'hush[eval]' ({err})")
+        raise typer.Exit(2) from None
+    run_eval_command(
+        pairs=pairs,
+        models=model or [],
+        weights=weights or [],
+        models_dir=models_dir or [],
+        peers=peers,
+        peers_dir=peers_dir,
+        json_path=json_path,
+        markdown_path=markdown_path,
+        plots=plots,
+        plot_files=plot_files,
+        plot_names=plot_names,
+        limit=limit,
+        every=every,
+        workers=workers,
+        quiet=quiet,
+    )
+
+
+@app.command()
+def demo(
+    list_devices: Annotated[
+        bool, typer.Option("--list-devices", help="List the audio devices and exit.")
+    ] = False,
+    input_device: Annotated[
+        str | None, typer.Option("--input", "-i", help="Input device: index or name fragment.")
+    ] = None,
+    output_device: Annotated[
+        str | None, typer.Option("--output", "-o", help="Output device: index or name fragment.")
+    ] = None,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    models_dir: ModelsDirOption = None,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="Save raw (left) and enhanced (right) side by side to this file."),
+    ] = None,
+    rate: Annotated[
+        int | None,
+        typer.Option("--rate", help="Device sample rate in Hz (default: 16000 if the devices take it)."),
+    ] = None,
+    attenuation_limit: Annotated[
+        float | None, typer.Option("--attenuation-limit", help="Cap noise attenuation at this many dB.")
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Start with raw playback.")] = False,
+    seconds: Annotated[float | None, typer.Option("--seconds", help="Stop after this many seconds.")] = None,
+) -> None:
+    """Microphone to speakers through the enhancer, live. Keys: space toggles raw/enhanced,
+    q quits. Use headphones: speakers feed back into the microphone."""
+    from rich.console import Console
+
+    from hush.demo import DemoError, import_sounddevice, print_devices, run_demo
+
+    console = Console()
+    try:
+        sd = import_sounddevice()  # first: a missing PortAudio is the likeliest problem
+        if list_devices:
+            print_devices(console, sd)
+            return
+        enhancer, meta = load_enhancer(model, weights, models_dir)
+        import torch
+
+        torch.set_num_threads(1)  # one frame per callback: threads only add hand-off jitter
+        run_demo(
+            enhancer,
+            f"{meta.name} ({meta.latency_ms:.0f} ms algorithmic latency)",
+            input_device=input_device,
+            output_device=output_device,
+            sample_rate=rate,
+            record=record,
+            attenuation_limit_db=attenuation_limit,
+            start_raw=raw,
+            seconds=seconds,
+            console=console,
+            sd=sd,
+        )
+    except DemoError as err:
+        _err(f"hush demo: {err}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for all).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,

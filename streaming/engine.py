@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 import torch
+
 from hush.models import GainModel
 from hush.models.features import (
     analysis,

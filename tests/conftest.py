@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from hush.models import FeatureConfig, RecurrentConfig, SplicedConfig, build_model, save_weights
 from hush.models.base import GainModel
 
@@ -29,8 +30,11 @@ def tiny_model(kind: str, seed: int = 0) -> GainModel:
     return build_model(FeatureConfig(), TINY_ARCHS[kind]).eval()
 
 
-def speech_like(seconds: float, rate: int = 16000, seed: int = 0, channels: int | None = None) -> np.ndarray:
-    """Harmonic 'vowels' with syllable-rate envelope and pauses, plus noise: float32, [S] or [S, C]."""
+def speech_like(
+    seconds: float, rate: int = 16000, seed: int = 0, channels: int | None = None, noise: float = 0.02
+) -> np.ndarray:
+    """Harmonic 'vowels' with syllable-rate envelope and pauses, plus white noise of standard
+    deviation ``noise`` (0: the clean signal; same seed, same vowels): float32, [S] or [S, C]."""
     rng = np.random.default_rng(seed)
     n = int(seconds * rate)
     t = np.arange(n) / rate
@@ -38,7 +42,7 @@ def speech_like(seconds: float, rate: int = 16000, seed: int = 0, channels: int 
     phase = 2 * np.pi * np.cumsum(f0) / rate
     voiced = sum(np.sin(k * phase) / k for k in range(1, 20))
     envelope = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) ** 2 * (np.sin(2 * np.pi * 0.3 * t) > -0.5)
-    signal = 0.1 * voiced * envelope + 0.02 * rng.standard_normal(n)
+    signal = 0.1 * voiced * envelope + noise * rng.standard_normal(n)
     signal = signal.astype(np.float32)
     if channels is None:
         return signal

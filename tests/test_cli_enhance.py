@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from typer.testing import CliRunner
+
 from conftest import speech_like, tiny_model
+from hush.cli import app
 from hush.models import load_weights
 from hush.streaming import Enhancer
 from hush.streaming.audio_io import enhance_signal, read_audio
-from typer.testing import CliRunner
-
-from hush.cli import app
 
 runner = CliRunner()
 

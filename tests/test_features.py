@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from hush.models.features import (
     FeatureConfig,
     analysis,

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from conftest import TINY_ARCHS, tiny_model
 from hush.models import FeatureConfig, RecurrentConfig, build_model
 

@@ -1,4 +1,5 @@
 import pytest
+
 from conftest import TINY_ARCHS, tiny_model
 
 pytest.importorskip("onnxruntime", reason="ONNX parity needs hush[onnx]")

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
-from conftest import TINY_ARCHS, speech_like, tiny_model
-from hush.streaming import Enhancer, StreamFinishedError, step_streams
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from conftest import TINY_ARCHS, speech_like, tiny_model
+from hush.streaming import Enhancer, StreamFinishedError, step_streams
 
 ENHANCERS = {kind: Enhancer(tiny_model(kind), kind) for kind in TINY_ARCHS}
 SIGNAL = speech_like(1.3, seed=3)

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+
 from conftest import tiny_model
 from hush.models import (
     ModelRegistry,

@@ -10,9 +10,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from hush.models.config import ArchitectureConfig, RecurrentConfig
 from hush.models.features import FeatureConfig
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -116,10 +117,14 @@ class TrainConfig(_Strict):
 
 
 def load_config(path: Path | str, overrides: dict | None = None) -> TrainConfig:
-    """Read a TOML config; ``overrides`` (nested dicts) win over the file."""
+    """Read a TOML config; ``overrides`` (nested dicts) win over the file.
+
+    A nested override is merged into the file's table, except one that names an
+    architecture ``family``: that replaces the whole table (fields differ per family).
+    """
     raw = tomllib.loads(Path(path).read_text())
     for key, value in (overrides or {}).items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and "family" not in value:
             raw.setdefault(key, {}).update(value)
         else:
             raw[key] = value

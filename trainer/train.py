@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from hush.models import GainModel, Provenance, build_model, save_weights
-from hush.models.features import analysis, frame_signal, log_power, sqrt_hann_window
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .config import TrainConfig
+from hush.models import GainModel, Provenance, build_model, save_weights
+from hush.models.features import analysis, frame_signal, log_power, sqrt_hann_window
+
+from .config import LossConfig, TrainConfig
 from .data import MixtureMaker, MixtureStream, licence_summary, list_audio, load_audio_files, validation_set
 from .loss import compressed_spectral_loss, weight_penalty
 
@@ -109,14 +110,19 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
 def evaluate(
     model: GainModel, clean: torch.Tensor, noisy: torch.Tensor, cfg: TrainConfig, device: torch.device
 ) -> float:
-    """Mean validation loss over the fixed validation set."""
+    """Mean validation loss over the fixed validation set.
+
+    Always the base loss (compressed-magnitude MSE, no extra terms), so that runs trained
+    with different loss terms are compared and selected on the same yardstick.
+    """
     model.eval()
+    base_cfg = cfg.model_copy(update={"loss": LossConfig(compression=cfg.loss.compression)})
     window = sqrt_hann_window(cfg.features.win_length).to(device)
     total, count = 0.0, 0
     for start in range(0, clean.shape[0], cfg.batch_size):
         c = clean[start : start + cfg.batch_size].to(device)
         n = noisy[start : start + cfg.batch_size].to(device)
-        loss, _ = sequence_loss(model, n, c, cfg, window)
+        loss, _ = sequence_loss(model, n, c, base_cfg, window)
         total += loss.item() * c.shape[0]
         count += c.shape[0]
     model.train()
@@ -195,6 +201,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Trai
     )
     log_path = out_dir / "log.csv"
     new_log = not (resume and log_path.is_file())
+    if not new_log and ddp.main:
+        # forget rows logged after the checkpoint we resume from: they will be redone
+        rows = list(csv.reader(log_path.open(newline="")))
+        kept = [rows[0]] + [row for row in rows[1:] if row and int(row[0]) <= step]
+        with log_path.open("w", newline="") as handle:
+            csv.writer(handle).writerows(kept)
     log_file = log_path.open("w" if new_log else "a", newline="") if ddp.main else None
     writer = csv.writer(log_file) if log_file else None
     if writer and new_log:

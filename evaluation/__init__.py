@@ -1,0 +1,1 @@
+"""Objective evaluation of hush models and published peers on clean/noisy pairs."""

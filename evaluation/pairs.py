@@ -1,0 +1,71 @@
+"""Test pairs: a folder with ``clean/`` and ``noisy/`` holding files of the same names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from hush.streaming.audio_io import SUPPORTED_SUFFIXES, fit_length, read_audio, resample
+
+from .metrics import SAMPLE_RATE
+
+
+class PairsError(ValueError):
+    """The pairs folder is not usable (missing sub-folders, no matching names)."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str  # relative path inside clean/ and noisy/
+    clean: Path
+    noisy: Path
+
+
+def find_pairs(folder: Path) -> list[Pair]:
+    """Every audio file in ``folder/noisy`` that has a namesake in ``folder/clean``, sorted by
+    name. Raises ``PairsError`` when a sub-folder is missing or nothing matches."""
+    folder = Path(folder)
+    clean_dir, noisy_dir = folder / "clean", folder / "noisy"
+    for sub in (clean_dir, noisy_dir):
+        if not sub.is_dir():
+            raise PairsError(f"{folder} must hold clean/ and noisy/ folders; {sub} is missing")
+    pairs = []
+    for noisy in sorted(noisy_dir.rglob("*")):
+        if noisy.is_file() and noisy.suffix.lower() in SUPPORTED_SUFFIXES:
+            rel = noisy.relative_to(noisy_dir)
+            if (clean_dir / rel).is_file():
+                pairs.append(Pair(rel.as_posix(), clean_dir / rel, noisy))
+    if not pairs:
+        raise PairsError(f"no file in {noisy_dir} has a namesake in {clean_dir}")
+    return pairs
+
+
+def select(pairs: list[Pair], limit: int | None = None, every: int | None = None) -> list[Pair]:
+    """Every ``every``-th pair (0, k, 2k, ...) and then at most ``limit`` of them."""
+    if every is not None:
+        if every < 1:
+            raise ValueError("--every must be >= 1")
+        pairs = pairs[::every]
+    if limit is not None:
+        if limit < 1:
+            raise ValueError("--limit must be >= 1")
+        pairs = pairs[:limit]
+    return pairs
+
+
+def _mono16k(path: Path) -> np.ndarray:
+    audio, info = read_audio(path)
+    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    return resample(np.ascontiguousarray(mono, dtype=np.float32), info.sample_rate, SAMPLE_RATE)
+
+
+def read_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """``(clean, noisy)``: mono ``[S]`` float32 at 16 kHz, cut to the shorter of the two.
+
+    The metrics are defined at 16 kHz (PESQ-wb, DNSMOS), so pairs at other rates are
+    resampled with soxr; multichannel files are down-mixed.
+    """
+    clean, noisy = _mono16k(pair.clean), _mono16k(pair.noisy)
+    n = min(clean.shape[0], noisy.shape[0])
+    return fit_length(clean, n), fit_length(noisy, n)

@@ -1,0 +1,245 @@
+"""The evaluation run behind ``hush eval``: enhance every noisy file with every system, score it,
+and summarise. Files are spread over a process pool; each worker loads every system once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import Dnsmos, score, snr_db
+from .pairs import Pair, read_pair
+from .peers import load_peer, peer_latency_ms
+from .stats import CI_METHOD, summarise
+
+NOISY = "noisy"
+PEER_PREFERENCE = ("dfn3", "gtcrn", "dtln", "rnnoise", "noisereduce")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A hush model to load in each worker: a registered ``name`` or a ``weights`` file."""
+
+    label: str
+    name: str | None = None
+    weights: str | None = None
+    models_dirs: tuple[str, ...] = ()
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    models: tuple[ModelSpec, ...] = ()
+    peers: tuple[str, ...] = ()
+    peers_dir: str = "../shared/peers"
+    dnsmos: bool = True
+    plots_dir: str | None = None
+    plot_files: tuple[str, ...] = ()  # pair names to draw
+
+    @property
+    def systems(self) -> list[str]:
+        """Every system scored, in table order: the input, the peers, then hush models."""
+        return [NOISY, *self.peers, *(m.label for m in self.models)]
+
+
+def load_model_spec(spec: ModelSpec):
+    """``(Enhancer, WeightMetadata)`` for a spec (raises the registry's errors)."""
+    from hush.models import ModelRegistry, load_weights
+    from hush.streaming import Enhancer
+
+    if spec.weights is not None:
+        model, meta = load_weights(Path(spec.weights))
+    else:
+        model, meta = ModelRegistry(extra_dirs=[Path(d) for d in spec.models_dirs]).load(spec.name)
+    return Enhancer(model, meta.name), meta
+
+
+@dataclass
+class _Worker:
+    config: EvalConfig
+    systems: dict[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
+    dnsmos: Dnsmos | None = None
+
+
+_WORKER: _Worker | None = None
+
+
+def _init_worker(config: EvalConfig, one_thread: bool) -> None:
+    """Load every system and the DNSMOS models once per process."""
+    global _WORKER
+    if one_thread:
+        import torch
+
+        torch.set_num_threads(1)
+    from hush.streaming.audio_io import enhance_signal
+
+    worker = _Worker(config)
+    worker.systems[NOISY] = lambda x: x
+    for name in config.peers:
+        worker.systems[name] = load_peer(name, Path(config.peers_dir)).enhance
+    for spec in config.models:
+        enhancer, _ = load_model_spec(spec)
+        worker.systems[spec.label] = lambda x, e=enhancer: enhance_signal(e, x, 16000)
+    worker.dnsmos = Dnsmos() if config.dnsmos else None
+    _WORKER = worker
+
+
+def _evaluate_pair(pair: Pair) -> dict:
+    """Enhance and score one pair with every system; a failing system is recorded, not fatal."""
+    worker = _WORKER
+    assert worker is not None, "worker not initialised"
+    try:
+        clean, noisy = read_pair(pair)
+    except (OSError, ValueError) as err:  # AudioFileError is a ValueError
+        return {"name": pair.name, "unreadable": f"{type(err).__name__}: {err}"}
+    record: dict = {
+        "name": pair.name,
+        "seconds": clean.shape[0] / 16000,
+        "snr_db": snr_db(clean, noisy),
+        "scores": {},
+        "errors": {},
+    }
+    outputs: dict[str, np.ndarray] = {}
+    for system, enhance in worker.systems.items():
+        try:
+            enhanced = np.asarray(enhance(noisy), dtype=np.float32)
+            if enhanced.shape != noisy.shape:
+                raise ValueError(f"output shape {enhanced.shape} != input shape {noisy.shape}")
+            if not np.isfinite(enhanced).all():
+                raise ValueError("output holds NaN or infinite samples")
+            record["scores"][system] = score(clean, enhanced, worker.dnsmos)
+            outputs[system] = enhanced
+        except Exception as err:
+            record["errors"][system] = f"{type(err).__name__}: {err}"
+    config = worker.config
+    if config.plots_dir and pair.name in config.plot_files:
+        from .plots import before_after_figure, comparison_figure
+
+        folder = Path(config.plots_dir)
+        stem = pair.name.rsplit(".", 1)[0].replace("/", "_")
+        comparison_figure(folder / f"{stem}.png", clean, outputs, record["scores"], title=pair.name)
+        if pair.name == config.plot_files[0]:
+            # README picture: the input against the first hush model (else the strongest peer).
+            preference = [m.label for m in config.models] + [p for p in PEER_PREFERENCE if p in config.peers]
+            shown = next((name for name in preference if name in outputs), None)
+            if shown is not None:
+                before_after_figure(
+                    folder / "before_after.png", noisy, outputs[shown], shown, clean=clean, title=pair.name
+                )
+    return record
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Spawned workers inherit these: one BLAS/OpenMP thread each, since files run in parallel."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(names, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _iter_records(config: EvalConfig, pairs: list[Pair], workers: int) -> Iterator[dict]:
+    if workers <= 1:
+        _init_worker(config, one_thread=False)
+        for pair in pairs:
+            yield _evaluate_pair(pair)
+        return
+    # spawn, not fork: ONNX Runtime, torch and the Rust DeepFilterNet runtime hold threads
+    # and locks that a forked child would inherit in an undefined state.
+    with (
+        _single_threaded_children(),
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(config, True),
+        ) as pool,
+    ):
+        futures = [pool.submit(_evaluate_pair, pair) for pair in pairs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask, which containers narrow), else the count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def run_eval(
+    config: EvalConfig,
+    pairs: list[Pair],
+    workers: int | None = None,
+    progress: Callable[[Iterator[dict], int], Iterator[dict]] | None = None,
+) -> dict:
+    """Evaluate ``pairs`` with every system in ``config``; returns the JSON-ready result.
+
+    ``{"systems": {name: {"pesq", "stoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",
+    "ci95", "n", "by_snr", "latency_ms", "kind"}}, "files": int, "per_file": [...], ...}``
+    """
+    workers = max(1, min(workers or available_cpus(), len(pairs)))
+    if config.plots_dir:
+        Path(config.plots_dir).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    records_iter = _iter_records(config, pairs, workers)
+    if progress is not None:
+        records_iter = progress(records_iter, len(pairs))
+    records = sorted(records_iter, key=lambda r: r["name"])
+    seconds = time.perf_counter() - start
+    failures = [
+        {"file": r["name"], "system": "*", "error": r["unreadable"]} for r in records if "unreadable" in r
+    ]
+    records = [r for r in records if "unreadable" not in r]
+
+    systems = summarise(records, config.systems)
+    latency = {NOISY: 0.0, **{p: peer_latency_ms(p) for p in config.peers}}
+    latency.update({m.label: m.latency_ms for m in config.models})
+    for name, entry in systems.items():
+        entry["latency_ms"] = latency.get(name)
+        entry["kind"] = "input" if name == NOISY else ("peer" if name in config.peers else "hush")
+    failures += [
+        {"file": r["name"], "system": system, "error": error}
+        for r in records
+        for system, error in r.pop("errors").items()
+    ]
+    return {
+        "systems": systems,
+        "files": len(records),
+        "audio_seconds": float(sum(r["seconds"] for r in records)),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "ci_method": CI_METHOD,
+        "workers": workers,
+        "run_seconds": seconds,
+        "failures": failures,
+        "per_file": records,
+    }
+
+
+def json_safe(value):
+    """NaN/inf -> None, recursively, so the JSON file is standard JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

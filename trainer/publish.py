@@ -1,0 +1,137 @@
+"""Publish a trained model: copy its weight files into a models folder, record test scores,
+and write its model card (``<name>.md``) from the provenance the weight file carries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from hush.models.weights import WeightMetadata, read_metadata
+
+# Licences in the corpus manifest that allow commercial use of the material.
+COMMERCIAL_LICENCES = {
+    "Apache-2.0",
+    "CC-BY-4.0",
+    "CC-BY-3.0",
+    "CC-BY-SA-3.0",
+    "CC-BY-SA-4.0",
+    "CC0",
+    "GPL",
+    "GPL-2",
+    "GPL-2+",
+    "GPL-3+",
+}
+
+
+def record_test_scores(json_path: Path, scores: dict[str, float], evaluation: dict) -> WeightMetadata:
+    """Store test-set scores (and how they were measured) in a weight file's provenance.
+
+    Only the JSON half changes; the tensor checksum is unaffected.
+    """
+    raw = json.loads(Path(json_path).read_text())
+    raw["provenance"]["test_scores"] = {k: round(float(v), 4) for k, v in scores.items()}
+    raw["provenance"]["extra"]["test_evaluation"] = evaluation
+    Path(json_path).write_text(json.dumps(raw, indent=2) + "\n")
+    return read_metadata(json_path)
+
+
+def model_card(meta: WeightMetadata) -> str:
+    """Markdown model card: what the model is, what it was trained on (with licences), how well it does."""
+    extra = meta.provenance.extra
+    data = extra.get("data", {})
+    arch = meta.architecture.model_dump()
+    feats = meta.features
+    lines = [
+        f"# Model card: `{meta.name}`",
+        "",
+        meta.description,
+        "",
+        "## Architecture",
+        "",
+        f"- family: {arch.pop('family')}; settings: " + ", ".join(f"{k}={v}" for k, v in arch.items()),
+        f"- parameters: {meta.num_parameters:,}",
+        f"- input: log power of a {feats.win_length}-sample sqrt-Hann STFT, hop {feats.hop_length} "
+        f"({1000 * feats.hop_length / feats.sample_rate:.0f} ms), at {feats.sample_rate} Hz, minus a causal "
+        f"running mean (tau {feats.norm_tau_s} s)",
+        "- output: one gain in [0, 1] per frequency bin and frame",
+        f"- algorithmic latency: {meta.latency_ms:.1f} ms ({meta.latency_samples} samples)",
+        "",
+        "## Training data",
+        "",
+        f"- {meta.provenance.data}",
+    ]
+    for kind in ("speech", "noise"):
+        licences = data.get(f"{kind}_licences", {})
+        if licences:
+            listed = ", ".join(f"{name} ({count} files)" for name, count in licences.items())
+            lines.append(f"- {kind} licences: {listed}")
+    all_licences = set(meta.provenance.licences)
+    if all_licences:
+        commercial = all_licences <= COMMERCIAL_LICENCES
+        lines.append(
+            "- every training file carries a licence that allows commercial use"
+            if commercial
+            else "- some training files carry licences that do NOT allow commercial use: "
+            + ", ".join(sorted(all_licences - COMMERCIAL_LICENCES))
+        )
+        lines.append(
+            "- share-alike and GPL sources were used as training material only; no audio from them "
+            "ships with hush. Whether such licences reach trained weights is not settled law: check "
+            "with your counsel if that matters to you."
+        )
+    if data.get("allowed_licences"):
+        lines.append(f"- licence filter applied when training: {', '.join(data['allowed_licences'])}")
+    lines += [
+        "- augmentation: on-the-fly mixing at random SNR and level, synthesised coloured noise, hum and "
+        "babble, random microphone filters (see the training config)",
+        "",
+        "## Training run",
+        "",
+        f"- exported checkpoint: step {meta.provenance.steps} of {extra.get('total_steps', '?')}, "
+        f"validation loss {meta.provenance.val_loss:.5f} (chosen on validation loss only)",
+        f"- wall time: {extra.get('train_minutes', '?')} min on {extra.get('device', '?')}",
+        f"- code: commit {extra.get('git_commit', '?')}; config: `configs/{meta.name}.toml`",
+        "",
+    ]
+    scores = meta.provenance.test_scores
+    evaluation = extra.get("test_evaluation", {})
+    if scores:
+        lines += [
+            "## Test scores (VoiceBank+DEMAND test set, 16 kHz)",
+            "",
+            "| metric | value |",
+            "|---|---|",
+            *[f"| {key} | {value:.3f} |" for key, value in scores.items()],
+            "",
+            f"Measured {evaluation.get('date', '?')} on {evaluation.get('files', '?')} files with "
+            f"`{evaluation.get('command', '?')}`. The test set was never used for training or selection.",
+            "",
+        ]
+    lines += [
+        "## Intended use and limits",
+        "",
+        "- single-talker speech in additive noise, 16 kHz internally (other rates are resampled)",
+        "- trained mostly on read English; music and other speakers in the background are suppressed "
+        "less reliably than stationary noise; reverberation is not removed",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def publish(export_json: Path, destination: Path) -> Path:
+    """Copy ``name.json``/``name.safetensors`` into ``destination`` and write ``name.md``."""
+    meta = read_metadata(export_json)
+    destination.mkdir(parents=True, exist_ok=True)
+    for suffix in (".json", ".safetensors"):
+        target = destination / f"{meta.name}{suffix}"
+        shutil.copyfile(Path(export_json).with_suffix(suffix), target)
+        target.chmod(0o644)
+    return write_card(destination / f"{meta.name}.json")
+
+
+def write_card(json_path: Path) -> Path:
+    """(Re)write ``name.md`` beside ``name.json`` from its metadata."""
+    card = Path(json_path).with_suffix(".md")
+    card.write_text(model_card(read_metadata(json_path)))
+    return card
