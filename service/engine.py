@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+
 from hush.streaming import Enhancer, step_streams
 from hush.streaming.audio_io import RateAdaptedStream
 

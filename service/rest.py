@@ -13,6 +13,11 @@ import soundfile as sf
 from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
 from hush.streaming import Enhancer
 from hush.streaming.audio_io import (
     AudioFileError,
@@ -22,10 +27,6 @@ from hush.streaming.audio_io import (
     read_audio,
     write_audio,
 )
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from .errors import ErrorBody, api_error
 

@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from hush.models import DEFAULT_MODEL
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from hush.models import DEFAULT_MODEL
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 

@@ -39,6 +39,7 @@ def _send(sock: socket.socket, obj: Any) -> None:
 def main(fd: int, spec: dict) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us
     import torch
+
     from hush.models import ModelRegistry
     from hush.service.engine import StreamEngine
     from hush.streaming import Enhancer

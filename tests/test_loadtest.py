@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import soundfile as sf
-from conftest import speech_like
 from typer.testing import CliRunner
 
+from conftest import speech_like
 from hush.cli import app
 
 

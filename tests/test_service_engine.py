@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+
 from conftest import speech_like, tiny_model
 from hush.service.engine import StreamEngine, check_audio, decode_audio, encode_audio
 from hush.streaming import Enhancer, step_streams

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import schemathesis
 import soundfile as sf
-from conftest import speech_like, tiny_model
-from hush.models import save_weights
-from hush.service import create_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
 from service_util import make_settings, read_until_close, running_app, stream_through, wait_idle
+
+from conftest import speech_like, tiny_model
+from hush.models import save_weights
+from hush.service import create_app
 
 MAX_MESSAGE = 4096
 REST_EXAMPLES = 40

@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import speech_like
 from service_util import make_settings, running_app
 from typer.testing import CliRunner
 
+from conftest import speech_like
 from hush.cli import app as cli_app
 
 runner = CliRunner()
@@ -266,6 +266,7 @@ def test_static_demo_page(weights_dir, tmp_path):
 
 def test_unknown_default_model_fails_startup(weights_dir):
     from fastapi.testclient import TestClient
+
     from hush.service import create_app
 
     app = create_app(make_settings(weights_dir, default_model="missing"))

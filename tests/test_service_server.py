@@ -10,12 +10,13 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from websockets.sync.client import connect
+
 from conftest import speech_like
 from hush.bench.loadtest import LoadtestConfig, start_server, stop_server
 from hush.models import load_weights
 from hush.streaming import Enhancer
 from hush.streaming.audio_io import enhance_signal
-from websockets.sync.client import connect
 
 
 @pytest.fixture

@@ -10,10 +10,6 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import speech_like
-from hush.models import load_weights
-from hush.streaming import Enhancer
-from hush.streaming.audio_io import enhance_signal
 from service_util import (
     from_bytes,
     make_settings,
@@ -26,7 +22,11 @@ from service_util import (
 )
 from typer.testing import CliRunner
 
+from conftest import speech_like
 from hush.cli import app as cli_app
+from hush.models import load_weights
+from hush.streaming import Enhancer
+from hush.streaming.audio_io import enhance_signal
 
 ODD_CHUNKS = [1, 7, 160, 333, 1000, 0, 2]
 
