@@ -311,7 +311,10 @@ class Scheduler:
                 log.exception("stream worker failed; failing the %d live sessions", len(self.sessions))
                 await self._recover()
                 continue
-            self._deliver(replies, stats)
+            try:
+                self._deliver(replies, stats)
+            except Exception:  # never let one bad reply stop the scheduler
+                log.exception("cannot deliver a tick's output")
 
     async def _recover(self) -> None:
         """The worker died or raised: every live session is lost (1011); start a new worker."""
