@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         torch.set_num_threads(settings.torch_threads)
         started = time.perf_counter()
         await asyncio.to_thread(load_models, state)
+        tick = settings.tick_interval_ms / 1000.0
         if settings.worker == "process":
             spec = {
                 "models_dir": [str(d) for d in settings.models_dir],
@@ -138,10 +139,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "torch_threads": settings.torch_threads,
             }
             state.scheduler = Scheduler(
-                state.metrics, ProcessWorker(spec), restart=lambda: ProcessWorker(spec)
+                state.metrics, ProcessWorker(spec), restart=lambda: ProcessWorker(spec), tick_interval_s=tick
             )
         else:
-            state.scheduler = Scheduler(state.metrics, ThreadWorker(state.enhancers))
+            state.scheduler = Scheduler(state.metrics, ThreadWorker(state.enhancers), tick_interval_s=tick)
         await state.scheduler.start()
         from .ws import watchdog
 

@@ -9,9 +9,10 @@ Threading model
 * Back on the loop, each session's output goes to its ``outbox``; a per-session sender
   task writes it to the socket, so a slow client never holds up the others.
 
-Ticks run back to back, not on a clock: audio that arrives during a tick waits for the
-next one, so the batch grows with the load and the cost per stream falls as streams are
-added, while a lone stream still gets its frame processed as soon as it arrives.
+Ticks are paced, not clocked: a tick starts when there is input and at least
+``tick_interval`` has passed since the previous one started. Audio that arrives meanwhile
+waits for the next tick, so the batch grows with the load and the cost per stream falls as
+streams are added, while a lone stream still gets its frame processed as soon as it arrives.
 
 The worker is a child process by default. In a thread it would share the GIL with the
 event loop, and each of the ~50 torch calls of a batched step releases the GIL and then
@@ -27,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import pickle
 import socket
 import struct
@@ -234,8 +236,15 @@ class ProcessWorker:
 class Scheduler:
     """Owns the live sessions and drives the worker; one instance per app."""
 
-    def __init__(self, metrics: Metrics, worker: ThreadWorker | ProcessWorker, restart: Any = None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        worker: ThreadWorker | ProcessWorker,
+        restart: Any = None,
+        tick_interval_s: float = 0.0,
+    ) -> None:
         self.metrics = metrics
+        self.tick_interval = tick_interval_s
         self.worker = worker
         self._restart = restart  # builds a fresh worker after a crash (process mode)
         self.sessions: dict[str, Session] = {}
@@ -297,9 +306,19 @@ class Scheduler:
         return batch
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_start = -math.inf
         while True:
             await self._wake.wait()
+            # Pace the ticks: back to back, a fast worker would run hundreds of tiny ticks a
+            # second, each paying the fixed cost of a model call (and the worker would never
+            # rest). Waiting until `tick_interval` after the previous tick lets the batch
+            # grow; a stream that was quiet that long (a lone stream) does not wait at all.
+            delay = last_start + self.tick_interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
             self._wake.clear()
+            last_start = loop.time()
             batch = self._take_batch()
             if not batch:
                 continue

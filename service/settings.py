@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         16, ge=1, description="REST enhance requests in progress (reading, queued or running) before 503."
     )
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads for the model step.")
+    tick_interval_ms: float = Field(
+        6.0,
+        ge=0,
+        le=50,
+        description="Least time between the starts of two batched steps: longer gives bigger "
+        "batches (less CPU per stream) and up to that much more latency.",
+    )
     worker: Literal["process", "thread"] = Field(
         "process",
         description="Where streams are stepped: a child process (default: its own GIL, its own "
