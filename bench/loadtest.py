@@ -434,6 +434,10 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
             "server_stream_worker_process": round(100.0 * worker_cpu / wall, 1),
             "client": round(100.0 * client_cpu / wall, 1),
             "machine_all_processes": machine,
+            # Whatever else ran meanwhile: on a shared machine the figures above depend on it.
+            "other_processes": round(machine - 100.0 * (server_cpu + worker_cpu + client_cpu) / wall, 1)
+            if machine is not None
+            else None,
             "cores": os.cpu_count(),
         },
         "server_batches": {
@@ -474,7 +478,8 @@ def print_report(report: dict[str, Any]) -> None:
         f"{report['late_chunks']}; late sends: {report['late_sends']}",
         f"CPU (% of one core): server {cpu['server']} (event loop {cpu['server_event_loop_process']}, "
         f"stream worker {cpu['server_stream_worker_process']}), client {cpu['client']}, "
-        f"machine {cpu['machine_all_processes']} of {cpu['cores'] * 100}",
+        f"machine {cpu['machine_all_processes']} of {cpu['cores'] * 100} "
+        f"(other processes {cpu['other_processes']})",
         f"batching: {report['server_batches']}",
     ]
     if report["errors"]:
