@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from hush.streaming import Enhancer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+from hush.streaming import Enhancer
 
 from .devices import (
     DemoError,

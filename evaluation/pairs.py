@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from hush.streaming.audio_io import SUPPORTED_SUFFIXES, fit_length, read_audio, resample
 
 from .metrics import SAMPLE_RATE

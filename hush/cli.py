@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -248,6 +249,8 @@ def train(
         overrides["device"] = device
     cfg = load_config(config, overrides)
     result = run_training(cfg, resume=resume)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun only rank 0 validates, exports and reports
     typer.echo(
         f"best val loss {result.best_val_loss:.5f} at step {result.best_step} "
         f"({result.steps} steps, {result.minutes:.1f} min); exported {result.export_json}"

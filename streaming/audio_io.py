@@ -4,9 +4,12 @@ Policy for channels: every channel is enhanced on its own, with its own stream s
 the same model, so stereo stays stereo (a down-mix would destroy the image, and the two
 channels of a stereo recording rarely carry the same noise).
 
-Resampling uses soxr (HQ). ``soxr.ResampleStream`` gives exactly the samples of
-``soxr.resample`` for any chunking, so the streaming path (``RateAdaptedStream``) and the
-offline path (``enhance_signal``) agree to float rounding at every sample rate.
+Resampling uses libsamplerate (``samplerate`` package, ``sinc_medium``: 90 % bandwidth,
+about 3 ms of streaming lag per direction). soxr's streaming resampler, the obvious choice,
+releases output in bursts: measured 37 ms worst-case lag per direction at HQ (48 <-> 16 kHz),
+which would triple the service's latency at 48 kHz. ``StreamResampler`` is used by BOTH the
+streaming path (``RateAdaptedStream``) and the offline path (``resample``/``enhance_signal``),
+and libsamplerate is chunk-invariant, so the two agree to float rounding at every rate.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import samplerate
 import soundfile as sf
-import soxr
 
 from .engine import Enhancer
 from .stream import Stream, step_streams
@@ -26,7 +29,7 @@ from .stream import Stream, step_streams
 # Container formats we read and write, by libsndfile's name, and their usual extensions.
 SUPPORTED_FORMATS = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg"}
 SUPPORTED_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus"}
-RESAMPLE_QUALITY = "HQ"
+RESAMPLER = "sinc_medium"
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 192000
 
 
@@ -95,11 +98,58 @@ def write_audio(target: str | Path | BinaryIO, audio: np.ndarray, info: AudioInf
     sf.write(target, audio, info.sample_rate, format=info.format, subtype=subtype)
 
 
+class StreamResampler:
+    """Mono streaming sample-rate conversion, time-aligned (no delay) and chunk-invariant.
+
+    ``process`` returns what is ready (about 3 ms behind); ``flush`` returns the rest, so
+    that in total ``round(samples_in * rate_out / rate_in)`` samples come out, whatever the
+    chunking. ``resample`` runs this same class over a whole signal.
+    """
+
+    # Zeros pushed per round at the end to drain the filter.
+    _DRAIN_BLOCK = 512
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        self.rate_in, self.rate_out = rate_in, rate_out
+        self.ratio = rate_out / rate_in
+        self._converter = samplerate.Resampler(RESAMPLER, channels=1)
+        self.samples_in = 0
+        self.samples_out = 0
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """``[n]`` float32 at ``rate_in`` -> the ``[m]`` float32 samples now ready at ``rate_out``."""
+        self.samples_in += chunk.shape[0]
+        if not chunk.size:
+            return np.zeros(0, dtype=np.float32)
+        out = self._converter.process(chunk, self.ratio, end_of_input=False)
+        self.samples_out += out.shape[0]
+        return out.astype(np.float32, copy=False)
+
+    def flush(self) -> np.ndarray:
+        """The remaining samples: exactly ``round(samples_in * ratio)`` have left in total."""
+        target = round(self.samples_in * self.ratio)
+        parts = [np.zeros(0, dtype=np.float32)]
+        zeros = np.zeros(self._DRAIN_BLOCK, dtype=np.float32)
+        while self.samples_out < target:
+            out = self._converter.process(zeros, self.ratio, end_of_input=False)
+            self.samples_out += out.shape[0]
+            parts.append(out.astype(np.float32, copy=False))
+        tail = np.concatenate(parts)
+        excess = self.samples_out - target
+        self.samples_out = target
+        return tail[: tail.shape[0] - excess]
+
+
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """``[S]`` or ``[S, C]`` float32 from ``rate_in`` to ``rate_out`` Hz (soxr HQ, delay-free)."""
+    """``[S]`` or ``[S, C]`` float32 from ``rate_in`` to ``rate_out`` Hz, time-aligned, with
+    ``round(S * rate_out / rate_in)`` samples: exactly what ``StreamResampler`` streams."""
     if rate_in == rate_out:
         return audio
-    return soxr.resample(audio, rate_in, rate_out, quality=RESAMPLE_QUALITY).astype(np.float32)
+    if audio.ndim == 2:
+        return np.stack([resample(audio[:, c], rate_in, rate_out) for c in range(audio.shape[1])], axis=1)
+    converter = StreamResampler(rate_in, rate_out)
+    signal = np.ascontiguousarray(audio, dtype=np.float32)
+    return np.concatenate([converter.process(signal), converter.flush()])
 
 
 def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
@@ -156,7 +206,7 @@ class RateAdaptedStream:
 
     @property
     def latency_ms(self) -> float:
-        """Algorithmic latency of the model (resampling adds well under a millisecond)."""
+        """Algorithmic latency of the model; resampling adds about 3 ms per direction."""
         return self.stream.latency_ms
 
     def reset(self) -> None:
@@ -165,13 +215,8 @@ class RateAdaptedStream:
         self.samples_out = 0
         self._carry = np.zeros(0, dtype=np.float32)  # resampled output beyond what may leave yet
         if self._resampled:
-            rate = self.enhancer.sample_rate
-            self._down = soxr.ResampleStream(
-                self.sample_rate, rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
-            )
-            self._up = soxr.ResampleStream(
-                rate, self.sample_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
-            )
+            self._down = StreamResampler(self.sample_rate, self.enhancer.sample_rate)
+            self._up = StreamResampler(self.enhancer.sample_rate, self.sample_rate)
 
     def push(self, samples: np.ndarray, last: bool = False) -> None:
         """Queue input at ``sample_rate`` for the model (no model call)."""
@@ -182,14 +227,18 @@ class RateAdaptedStream:
             raise ValueError("audio contains NaN or infinite samples")
         self.samples_in += chunk.size
         if self._resampled:
-            chunk = self._down.resample_chunk(chunk, last=last)
+            chunk = self._down.process(chunk)
+            if last:
+                chunk = np.concatenate([chunk, self._down.flush()])
         self.stream.push(chunk)
 
     def collect(self, final: bool = False) -> np.ndarray:
         """Enhanced output at ``sample_rate`` that is ready (everything, when ``final``)."""
         out = self.stream.flush() if final else self.stream.pop_output()
         if self._resampled:
-            out = self._up.resample_chunk(out, last=final)
+            out = self._up.process(out)
+            if final:
+                out = np.concatenate([out, self._up.flush()])
         if self._carry.size:
             out = np.concatenate([self._carry, out])
         allowed = self.samples_in - self.samples_out

@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+
 from conftest import speech_like
 from hush.models import FeatureConfig, RecurrentConfig, build_model, load_weights, save_weights
 from hush.models.features import analysis, frame_signal, log_power, sqrt_hann_window

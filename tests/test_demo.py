@@ -17,7 +17,11 @@ import threading
 import numpy as np
 import pytest
 import soundfile as sf
+from rich.console import Console
+from typer.testing import CliRunner
+
 from conftest import speech_like, tiny_model
+from hush.cli import app
 from hush.demo import DemoError, DemoLoop, block_size, measure_delay
 from hush.demo.devices import choose_sample_rate, list_devices, resolve_device
 from hush.demo.loop import level_db
@@ -25,10 +29,6 @@ from hush.demo.terminal import handle_key
 from hush.models import save_weights
 from hush.streaming import Enhancer
 from hush.streaming.audio_io import enhance_signal
-from rich.console import Console
-from typer.testing import CliRunner
-
-from hush.cli import app
 
 RATES = [16000, 48000, 44100]
 

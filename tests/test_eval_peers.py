@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pesq")
+from test_eval import add_noise, voiced
+
 from hush.evaluation.metrics import si_sdr
 from hush.evaluation.peers import PEERS, default_peers_dir, load_peer, peer_problem
-from test_eval import add_noise, voiced
 
 
 def lag_samples(reference: np.ndarray, estimate: np.ndarray, max_lag: int = 2000) -> int:

@@ -141,3 +141,38 @@ def test_publish_writes_card_and_scores(corpus, tmp_path):
     registry = ModelRegistry(extra_dirs=[dest])
     assert registry.entries["tiny"].metadata.provenance.test_scores == {"pesq": 2.5, "stoi": 0.9}
     registry.load("tiny")  # the checksum still holds after the JSON was updated
+
+
+def test_distributed_training_with_torchrun(corpus, tmp_path):
+    """Two processes on CPU (gloo backend): the code path multi-GPU runs take with NCCL."""
+    import os
+    import subprocess
+    import sys
+
+    config = _write_config(corpus, tmp_path)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "hush.cli",
+            "train",
+            "--config",
+            str(config),
+            "--max-steps",
+            "12",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("best val loss") == 1  # only rank 0 reports
+    _, meta = load_weights(tmp_path / "run" / "export" / "tiny.json")
+    assert meta.provenance.extra["world_size"] == 2 and meta.provenance.steps in (10, 12)
