@@ -145,7 +145,7 @@ class StreamHandler:
                         session.enhancer.hop * session.sample_rate / session.enhancer.sample_rate
                     ),
                     # Output trails input by this many samples (exact at the model's rate;
-                    # the resamplers add a few more at other rates).
+                    # the resamplers add about 3 ms per direction at other rates).
                     "delay_samples": round(
                         session.enhancer.output_delay * session.sample_rate / session.enhancer.sample_rate
                     ),
