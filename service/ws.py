@@ -82,9 +82,12 @@ class StreamHandler:
             self.expired = StreamError(
                 "session_too_long", f"sessions are limited to {settings.max_session_s:g} s"
             )
-        elif not self.paused and now - self.last_message > settings.idle_timeout_s:
+        elif now - self.last_message > settings.idle_timeout_s:
+            # While paused (back-pressure) last_message marks the start of the pause: a
+            # client that reads none of its output for that long is as stuck as a silent one.
+            what = "read of its output" if self.paused else "message"
             self.expired = StreamError(
-                "idle_timeout", f"no message for {settings.idle_timeout_s:g} s; closing"
+                "idle_timeout", f"no {what} for {settings.idle_timeout_s:g} s; closing"
             )
         else:
             return
@@ -247,9 +250,9 @@ class StreamHandler:
         self.state.scheduler.submit(session, ("audio", payload, t_recv))
         if session.in_flight > self._backlog_limit:
             # Back-pressure: stop reading this socket until the output has caught up. The
-            # client is not idle meanwhile (we are not reading it), so the watchdog skips
-            # the idle check; the session-length limit still holds.
+            # idle timeout then counts from the start of the pause (see expire).
             self.paused = True
+            self.last_message = time.monotonic()
             try:
                 while session.in_flight > self._backlog_limit and not self.closed:
                     self._drained.clear()

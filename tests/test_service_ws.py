@@ -293,6 +293,17 @@ def test_idle_timeout_and_session_length(weights_dir):
         wait_idle(state)
 
 
+def test_back_pressure_keeps_every_sample(weights_dir, enhancers):
+    """A client that sends far more than the backlog at once: the server pauses reading
+    until its output has left, and nothing is lost."""
+    with running_app(make_settings(weights_dir, max_backlog_s=0.05)) as (client, state):
+        audio = speech_like(1.5, 16000, seed=21)
+        out, messages, code = stream_through(client, audio, [4000, 1, 333])
+        assert code == 1000 and out.size == audio.size and messages[-1]["samples_out"] == audio.size
+        np.testing.assert_allclose(out, enhance_signal(enhancers["tiny-gru"], audio, 16000), atol=1e-5)
+        wait_idle(state)
+
+
 def test_client_drop_frees_everything(served):
     client, state = served
     for n_chunks in (0, 3, 50):
