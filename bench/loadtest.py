@@ -8,9 +8,10 @@ Reported:
 * **server added latency**: receive -> send of every audio message that released output,
   measured by the server itself and returned in each stream's ``done`` message (0.1 ms
   histogram bins, merged over all streams here);
-* **client round trip**: from sending the chunk that completed an output message's
-  audio to receiving that message (network + queueing + compute, without the model's
-  algorithmic delay, which is a constant lag in samples: ``lag_samples``);
+* **client round trip**: per chunk, from sending it to receiving the output that holds its
+  (enhanced) last sample, minus nothing but the model's algorithmic delay, which is a
+  constant lag in samples (``lag_samples``, from ``ready``) and is not time the service
+  adds: network + queueing + compute;
 * **dropped** samples (in - out, and streams that failed), **late** output (round trip
   above ``deadline_ms``) and **late sends** (the client itself fell a chunk behind);
 * **CPU**: the server process (``process_cpu_seconds_total`` from /metrics), this client
@@ -133,7 +134,8 @@ def start_server(config: LoadtestConfig) -> tuple[subprocess.Popen, str]:
         "HUSH_LOG_LEVEL": "warning",
         **config.server_env,
     }
-    proc = subprocess.Popen(cmd, env=env)
+    # Its own session, as a daemon would run: signals to this terminal do not reach it.
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -200,6 +202,7 @@ class StreamResult:
     late_sends: int = 0
     round_trips_ms: list[float] = field(default_factory=list)
     lag_samples: int | None = None
+    observed_min_lag: int | None = None
     done: dict[str, Any] | None = None
 
 
@@ -240,6 +243,7 @@ async def _one_stream(
             ready = json.loads(await ws.recv())
             if ready.get("type") != "ready":
                 raise RuntimeError(f"no ready: {ready}")
+            result.lag_samples = int(ready["delay_samples"])
 
             async def receive() -> dict[str, Any]:
                 received = 0
@@ -280,18 +284,26 @@ async def _one_stream(
         result.samples_in = sent
         return result
 
-    # Round trips: the server's output trails its input by a constant lag (the model's
-    # algorithmic delay plus resampler delay). The smallest (sent - received) seen at any
-    # receipt is that lag; an output message ending at sample e was released by the first
-    # chunk whose cumulative count reaches e + lag.
+    # Round trips, per input chunk: the server's output trails its input by a constant lag
+    # announced in `ready` (delay_samples), so chunk k (cumulative count c) is back once the
+    # output reaches c - lag. Its round trip runs from sending it to receiving the first
+    # output message that reaches that count (per chunk, not per output message: when a
+    # slow tick merges several chunks' output into one message, each chunk still counts
+    # its own wait). The smallest (sent - received) seen at any receipt is reported too:
+    # it can only equal or exceed the lag.
     live = [(t, out, inn) for t, out, inn in recvs if t < end_time]
     if live:
-        lag = min(inn - out for _, out, inn in live)
-        result.lag_samples = lag
-        for t, out, _ in live:
-            k = bisect.bisect_left(cum_in, out + lag)
-            if k < len(send_times):
-                result.round_trips_ms.append(1000.0 * (t - send_times[k]))
+        lag = result.lag_samples or 0
+        result.observed_min_lag = min(inn - out for _, out, inn in live)
+        out_ends = [out for _, out, _ in live]
+        out_times = [t for t, _, _ in live]
+        for t_send, count in zip(send_times, cum_in, strict=True):
+            needed = count - lag
+            if needed <= 0:
+                continue
+            m = bisect.bisect_left(out_ends, needed)
+            if m < len(out_ends):
+                result.round_trips_ms.append(1000.0 * (out_times[m] - t_send))
     return result
 
 
@@ -376,7 +388,7 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
     round_trips = [ms for r in results for ms in r.round_trips_ms]
     samples_in = sum(r.samples_in for r in results)
     samples_out = sum(r.samples_out for r in results)
-    late = sum(ms > config.deadline_ms for ms in round_trips)
+    late = sum(ms > config.deadline_ms for ms in round_trips)  # chunks whose audio came back late
 
     def delta(key: str) -> float:
         return after.get(key, 0.0) - before.get(key, 0.0)
@@ -408,10 +420,13 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
         "server_added_latency": server_latency,
         "client_round_trip": {**_percentiles(round_trips), "count": len(round_trips)},
         "lag_samples": sorted({r.lag_samples for r in results if r.lag_samples is not None}),
+        "observed_min_lag_samples": sorted(
+            {r.observed_min_lag for r in results if r.observed_min_lag is not None}
+        ),
         "samples_in": samples_in,
         "samples_out": samples_out,
         "dropped_samples": samples_in - samples_out,
-        "late_outputs": late,
+        "late_chunks": late,
         "late_sends": sum(r.late_sends for r in results),
         "cpu_percent_of_one_core": {
             "server": round(100.0 * (server_cpu + worker_cpu) / wall, 1),
@@ -419,6 +434,10 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
             "server_stream_worker_process": round(100.0 * worker_cpu / wall, 1),
             "client": round(100.0 * client_cpu / wall, 1),
             "machine_all_processes": machine,
+            # Whatever else ran meanwhile: on a shared machine the figures above depend on it.
+            "other_processes": round(machine - 100.0 * (server_cpu + worker_cpu + client_cpu) / wall, 1)
+            if machine is not None
+            else None,
             "cores": os.cpu_count(),
         },
         "server_batches": {
@@ -454,12 +473,13 @@ def print_report(report: dict[str, Any]) -> None:
         f"server added latency (receive -> send): p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, "
         f"max {s['max_ms']} ms over {s['count']} messages",
         f"client round trip: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms "
-        f"(lag {report['lag_samples']} samples)",
-        f"dropped samples: {report['dropped_samples']}; late outputs (> {c['deadline_ms']:g} ms): "
-        f"{report['late_outputs']}; late sends: {report['late_sends']}",
+        f"(lag {report['lag_samples']} samples; observed min {report['observed_min_lag_samples']})",
+        f"dropped samples: {report['dropped_samples']}; late chunks (> {c['deadline_ms']:g} ms): "
+        f"{report['late_chunks']}; late sends: {report['late_sends']}",
         f"CPU (% of one core): server {cpu['server']} (event loop {cpu['server_event_loop_process']}, "
         f"stream worker {cpu['server_stream_worker_process']}), client {cpu['client']}, "
-        f"machine {cpu['machine_all_processes']} of {cpu['cores'] * 100}",
+        f"machine {cpu['machine_all_processes']} of {cpu['cores'] * 100} "
+        f"(other processes {cpu['other_processes']})",
         f"batching: {report['server_batches']}",
     ]
     if report["errors"]:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from fastapi import FastAPI, Request
@@ -16,11 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from hush.models import ModelRegistry, WeightFileError
 from hush.models.weights import WeightMetadata
 from hush.streaming import Enhancer
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import ApiKeys
 from .errors import ApiError, ErrorBody, api_error
@@ -45,7 +47,9 @@ class AppState:
     rest_executor: ThreadPoolExecutor | None = None
     ready: bool = False
     connections: int = 0  # open WebSocket connections, started or not
+    rest_jobs: int = 0  # REST enhance requests in progress
     tasks: set[asyncio.Task] = field(default_factory=set)  # per-session sender tasks
+    handlers: set[Any] = field(default_factory=set)  # live ws.StreamHandler objects
 
     def enhancer(self, name: str | None) -> tuple[str, Enhancer]:
         """The loaded model called ``name`` (default model when ``None``).
@@ -126,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         torch.set_num_threads(settings.torch_threads)
         started = time.perf_counter()
         await asyncio.to_thread(load_models, state)
+        tick = settings.tick_interval_ms / 1000.0
         if settings.worker == "process":
             spec = {
                 "models_dir": [str(d) for d in settings.models_dir],
@@ -134,11 +139,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "torch_threads": settings.torch_threads,
             }
             state.scheduler = Scheduler(
-                state.metrics, ProcessWorker(spec), restart=lambda: ProcessWorker(spec)
+                state.metrics, ProcessWorker(spec), restart=lambda: ProcessWorker(spec), tick_interval_s=tick
             )
         else:
-            state.scheduler = Scheduler(state.metrics, ThreadWorker(state.enhancers))
+            state.scheduler = Scheduler(state.metrics, ThreadWorker(state.enhancers), tick_interval_s=tick)
         await state.scheduler.start()
+        from .ws import watchdog
+
+        watchdog_task = asyncio.create_task(watchdog(state), name="hush-watchdog")
         state.rest_executor = ThreadPoolExecutor(settings.rest_workers, thread_name_prefix="hush-rest")
         state.ready = True
         log.info("ready in %.1f s", time.perf_counter() - started)
@@ -146,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             state.ready = False
+            watchdog_task.cancel()
             for task in list(state.tasks):
                 task.cancel()
             await state.scheduler.stop()

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-from hush.streaming import Enhancer, step_streams
+
+from hush.streaming import Enhancer, Stream, step_streams
 from hush.streaming.audio_io import RateAdaptedStream
 
 ENCODINGS = ("pcm_s16le", "pcm_f32le")
@@ -46,15 +47,22 @@ def decode_audio(payload: bytes, encoding: str) -> np.ndarray:
     """Little-endian PCM bytes (already checked) -> ``[n]`` float32; s16 scaled by 1/32768
     (what libsndfile does when ``hush enhance`` reads a 16-bit file)."""
     if encoding == "pcm_s16le":
-        return np.frombuffer(payload, dtype="<i2").astype(np.float32) * np.float32(1.0 / 32768.0)
+        samples = np.frombuffer(payload, dtype="<i2").astype(np.float32)
+        samples *= np.float32(1.0 / 32768.0)
+        return samples
     return np.frombuffer(payload, dtype="<f4").astype(np.float32)
 
 
 def encode_audio(samples: np.ndarray, encoding: str) -> bytes:
     """``[n]`` float32 -> little-endian PCM bytes; s16 is rounded and clipped to its range."""
     if encoding == "pcm_s16le":
-        scaled = np.rint(samples * np.float32(32768.0))
-        return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
+        scaled = samples * np.float32(32768.0)
+        # In place, with the ufuncs themselves: np.clip's Python wrappers cost more than
+        # the arithmetic on a 10 ms block, and this runs for every stream every tick.
+        np.rint(scaled, out=scaled)
+        np.minimum(scaled, np.float32(32767.0), out=scaled)
+        np.maximum(scaled, np.float32(-32768.0), out=scaled)
+        return scaled.astype("<i2").tobytes()
     return samples.astype("<f4", copy=False).tobytes()
 
 
@@ -87,8 +95,13 @@ class TickStats(NamedTuple):
 
 @dataclass
 class _Entry:
+    """One session's state. ``core`` is the model-rate ``Stream`` that ``step_streams``
+    batches; ``adapted`` wraps it with resamplers when the session's rate differs (at the
+    model's own rate the wrapper would only add per-call overhead, so it is left out)."""
+
     model: str
-    stream: RateAdaptedStream
+    core: Stream
+    adapted: RateAdaptedStream | None
     encoding: str
     finished: bool = False
     arrivals: list[tuple[int, float]] = field(default_factory=list)
@@ -102,6 +115,20 @@ class StreamEngine:
     def __init__(self, enhancers: dict[str, Enhancer]) -> None:
         self.enhancers = enhancers
         self.entries: dict[str, _Entry] = {}
+
+    def warm_up(self, max_batch: int = 128) -> None:
+        """Run each model at a spread of batch sizes before serving: torch's first calls at
+        a new size are several times slower (kernel selection, allocations), and without
+        this the first streams' first frames pay for it."""
+        for enhancer in self.enhancers.values():
+            size = 1
+            while size <= max_batch:
+                streams = [enhancer.stream() for _ in range(size)]
+                for stream in streams:
+                    stream.push(np.zeros(2 * enhancer.hop, dtype=np.float32))
+                while step_streams(streams):
+                    pass
+                size = size * 2 if size < 8 else size + size // 2
 
     def tick(self, batch: list[tuple[str, list[tuple]]]) -> tuple[list[Reply], TickStats]:
         t_start = time.monotonic()
@@ -120,7 +147,7 @@ class StreamEngine:
         batch_sizes: list[int] = []
         frames: dict[str, int] = {}
         for model, group in groups.items():
-            streams = [entry.stream.stream for _, entry in group]
+            streams = [entry.core for _, entry in group]
             total = 0
             while advanced := step_streams(streams):
                 total += advanced
@@ -141,21 +168,26 @@ class StreamEngine:
             kind = item[0]
             if kind == "open":
                 _, model, rate, encoding, limit = item
-                stream = RateAdaptedStream(self.enhancers[model], rate, limit)
-                entry = self.entries[session_id] = _Entry(model, stream, encoding)
+                enhancer = self.enhancers[model]
+                if rate == enhancer.sample_rate:
+                    core, adapted = enhancer.stream(limit), None
+                else:
+                    adapted = RateAdaptedStream(enhancer, rate, limit)
+                    core = adapted.stream
+                entry = self.entries[session_id] = _Entry(model, core, adapted, encoding)
             elif kind == "close":
                 self.entries.pop(session_id, None)
                 return None
             elif entry is None or entry.finished or entry.ending:
                 continue
             elif kind == "audio":
-                stream = entry.stream.stream
+                stream = entry.core
                 before = stream.frames_ready
-                entry.stream.push(decode_audio(item[1], entry.encoding))
+                (entry.adapted or stream).push(decode_audio(item[1], entry.encoding))
                 entry.arrivals.append((stream.frames_ready - before, item[2]))
             elif kind == "configure":
                 # Frames already complete keep the old limit; the new one starts after them.
-                stream = entry.stream.stream
+                stream = entry.core
                 while stream.frames_ready:
                     step_streams([stream])
                 stream.set_attenuation_limit(item[1])
@@ -167,7 +199,10 @@ class StreamEngine:
 
     def _collect(self, session_id: str, entry: _Entry, t_done: float) -> Reply:
         try:
-            out = entry.stream.flush() if entry.ending else entry.stream.collect()
+            if entry.adapted is not None:
+                out = entry.adapted.flush() if entry.ending else entry.adapted.collect()
+            else:
+                out = entry.core.flush() if entry.ending else entry.core.pop_output()
             payload = encode_audio(out, entry.encoding) if out.size else b""
         except Exception as err:
             self.entries.pop(session_id, None)
@@ -180,7 +215,7 @@ class StreamEngine:
             int(out.size),
             stamps,
             latency,
-            entry.stream.stream.frames_processed,
+            entry.core.frames_processed,
             entry.n_stats,
             entry.ending,
             None,

@@ -42,6 +42,7 @@ HTTP_STATUS = {
     "unknown_model": 422,
     "internal_error": 500,
     "not_ready": 503,
+    "overloaded": 503,
 }
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -13,7 +16,7 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 
@@ -42,6 +45,40 @@ class WorkerCpuCollector(Collector):
         )
         family.add_metric([], seconds or 0.0)
         yield family
+
+
+class FastHistogram(Collector):
+    """A Prometheus histogram for the event loop's hot path: ``observe(value, n)`` records
+    ``n`` equal observations at once and takes no lock (observe from one thread only).
+    prometheus_client's Histogram takes a lock per observation: at 100 streams that is
+    20 000 lock round trips a second on the event loop."""
+
+    def __init__(self, name: str, documentation: str, buckets: Iterable[float], registry: CollectorRegistry):
+        self.name = name
+        self.documentation = documentation
+        self.upper = sorted(float(b) for b in buckets)
+        self.counts = [0] * (len(self.upper) + 1)
+        self.sum = 0.0
+        registry.register(self)
+
+    def observe(self, value: float, n: int = 1) -> None:
+        self.counts[bisect.bisect_left(self.upper, value)] += n
+        self.sum += value * n
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        edges = [*self.upper, math.inf]
+        cumulative = itertools.accumulate(self.counts)
+        yield HistogramMetricFamily(
+            self.name,
+            self.documentation,
+            buckets=[
+                ("+Inf" if math.isinf(e) else repr(e), c) for e, c in zip(edges, cumulative, strict=True)
+            ],
+            sum_value=self.sum,
+        )
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.documentation)
 
 
 # Seconds. Dense below 20 ms, where the real-time budget lives.
@@ -93,18 +130,18 @@ class Metrics:
         self.frames = Counter(
             "hush_frames_processed", "10 ms model frames processed for streams.", ["model"], registry=r
         )
-        self.frame_latency = Histogram(
+        self.frame_latency = FastHistogram(
             "hush_frame_latency_seconds",
             "Per-frame processing latency: from receiving the audio that completes a frame "
             "to the end of the batched model step that enhanced it (queueing + compute).",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
+            r,
         )
-        self.added_latency = Histogram(
+        self.added_latency = FastHistogram(
             "hush_stream_added_latency_seconds",
             "Server receive -> send of each audio message that released output.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
+            r,
         )
         self.tick_seconds = Histogram(
             "hush_batch_step_seconds",

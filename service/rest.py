@@ -13,6 +13,11 @@ import soundfile as sf
 from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
 from hush.streaming import Enhancer
 from hush.streaming.audio_io import (
     AudioFileError,
@@ -22,10 +27,6 @@ from hush.streaming.audio_io import (
     read_audio,
     write_audio,
 )
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from .errors import ErrorBody, api_error
 
@@ -261,6 +262,27 @@ async def enhance(
     if not state.ready:
         raise api_error("not_ready", "the server is starting or stopping")
     name, enhancer = state.enhancer(model)
+    settings = state.settings
+    if state.rest_jobs >= settings.max_rest_jobs:
+        # Each job holds its body (up to max_body_bytes) in memory: bound how many wait.
+        raise api_error(
+            "overloaded", f"{settings.max_rest_jobs} requests are already in progress; retry later"
+        )
+    state.rest_jobs += 1
+    try:
+        return await _enhance(request, state, name, enhancer, format, attenuation_limit_db)
+    finally:
+        state.rest_jobs -= 1
+
+
+async def _enhance(
+    request: Request,
+    state: Any,
+    name: str,
+    enhancer: Enhancer,
+    format: str | None,
+    attenuation_limit_db: float | None,
+) -> Response:
     settings = state.settings
     body = await _read_body(request, settings.max_body_bytes)
     content_type = _media_type(request.headers.get("content-type", "application/octet-stream"))

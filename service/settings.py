@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from hush.models import DEFAULT_MODEL
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from hush.models import DEFAULT_MODEL
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -53,7 +54,17 @@ class Settings(BaseSettings):
         "server stops reading from it: back-pressure for clients that send faster than real time.",
     )
     rest_workers: int = Field(1, ge=1, description="Threads that run REST enhancement jobs.")
+    max_rest_jobs: int = Field(
+        16, ge=1, description="REST enhance requests in progress (reading, queued or running) before 503."
+    )
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads for the model step.")
+    tick_interval_ms: float = Field(
+        6.0,
+        ge=0,
+        le=50,
+        description="Least time between the starts of two batched steps: longer gives bigger "
+        "batches (less CPU per stream) and up to that much more latency.",
+    )
     worker: Literal["process", "thread"] = Field(
         "process",
         description="Where streams are stepped: a child process (default: its own GIL, its own "

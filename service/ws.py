@@ -68,13 +68,44 @@ class StreamHandler:
         self.opened = time.monotonic()
         self._drained = asyncio.Event()
         self._backlog_limit = 0
+        self.last_message = self.opened
+        self.paused = False  # not reading the socket (back-pressure)
+        self.expired: StreamError | None = None
+        self.task: asyncio.Task | None = None
+
+    def expire(self, now: float) -> None:
+        """Called by the watchdog: end the session if it is idle or has run too long."""
+        if self.closed or self.expired is not None or self.task is None:
+            return
+        settings = self.settings
+        if now - self.opened > settings.max_session_s:
+            self.expired = StreamError(
+                "session_too_long", f"sessions are limited to {settings.max_session_s:g} s"
+            )
+        elif now - self.last_message > settings.idle_timeout_s:
+            # While paused (back-pressure) last_message marks the start of the pause: a
+            # client that reads none of its output for that long is as stuck as a silent one.
+            what = "read of its output" if self.paused else "message"
+            self.expired = StreamError(
+                "idle_timeout", f"no {what} for {settings.idle_timeout_s:g} s; closing"
+            )
+        else:
+            return
+        self.task.cancel()
 
     # ------------------------------------------------------------------ entry point
     async def run(self) -> None:
         state = self.state
         state.connections += 1
+        self.task = asyncio.current_task()
+        state.handlers.add(self)
         try:
             await self._serve()
+        except asyncio.CancelledError:
+            if self.expired is None:  # a real cancellation (shutdown): let it through
+                raise
+            self.task.uncancel()
+            await self._close_with_error(self.expired)
         except StreamError as err:
             await self._close_with_error(err)
         except WebSocketDisconnect:
@@ -83,6 +114,7 @@ class StreamHandler:
             log.exception("stream %s: internal error", self.session.id if self.session else "-")
             await self._close_with_error(StreamError("internal_error", "internal server error"))
         finally:
+            state.handlers.discard(self)
             state.connections -= 1
             if self.session is not None and state.scheduler is not None:
                 state.scheduler.remove(self.session)
@@ -115,6 +147,11 @@ class StreamHandler:
                     "frame_samples": round(
                         session.enhancer.hop * session.sample_rate / session.enhancer.sample_rate
                     ),
+                    # Output trails input by this many samples (exact at the model's rate;
+                    # the resamplers add about 3 ms per direction at other rates).
+                    "delay_samples": round(
+                        session.enhancer.output_delay * session.sample_rate / session.enhancer.sample_rate
+                    ),
                 }
             )
         )
@@ -134,24 +171,10 @@ class StreamHandler:
 
     # ------------------------------------------------------------------ inbound
     async def _receive(self) -> dict[str, Any]:
-        """The next message within the idle timeout and the session's time limit."""
-        left = self.settings.max_session_s - (time.monotonic() - self.opened)
-        if left <= 0:
-            raise StreamError(
-                "session_too_long", f"sessions are limited to {self.settings.max_session_s:g} s"
-            )
-        timeout = min(self.settings.idle_timeout_s, left)
-        try:
-            async with asyncio.timeout(timeout):
-                message = await self.ws.receive()
-        except TimeoutError:
-            if timeout >= left:
-                raise StreamError(
-                    "session_too_long", f"sessions are limited to {self.settings.max_session_s:g} s"
-                ) from None
-            raise StreamError(
-                "idle_timeout", f"no message for {self.settings.idle_timeout_s:g} s; closing"
-            ) from None
+        """The next message. Idle and session-length limits are enforced by the watchdog
+        (``expire``), not by a timer per message: that would cost more than the message."""
+        message = await self.ws.receive()
+        self.last_message = time.monotonic()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", Close.NORMAL))
         size = len(message["bytes"]) if message.get("bytes") is not None else len(message.get("text") or "")
@@ -216,7 +239,7 @@ class StreamHandler:
     async def _on_audio(self, payload: bytes) -> None:
         session = self.session
         assert session is not None
-        t_recv = time.monotonic()
+        t_recv = self.last_message
         try:
             n_samples = check_audio(payload, session.encoding)
         except ValueError as err:
@@ -226,18 +249,17 @@ class StreamHandler:
         session.samples_received += n_samples
         self.state.scheduler.submit(session, ("audio", payload, t_recv))
         if session.in_flight > self._backlog_limit:
-            # Back-pressure: stop reading this socket until the output has caught up.
-            self._drained.clear()
-            left = self.settings.max_session_s - (time.monotonic() - self.opened)
+            # Back-pressure: stop reading this socket until the output has caught up. The
+            # idle timeout then counts from the start of the pause (see expire).
+            self.paused = True
+            self.last_message = time.monotonic()
             try:
-                async with asyncio.timeout(max(left, 0.0)):
-                    while session.in_flight > self._backlog_limit and not self.closed:
-                        await self._drained.wait()
-                        self._drained.clear()
-            except TimeoutError:
-                raise StreamError(
-                    "session_too_long", f"sessions are limited to {self.settings.max_session_s:g} s"
-                ) from None
+                while session.in_flight > self._backlog_limit and not self.closed:
+                    self._drained.clear()
+                    await self._drained.wait()
+            finally:
+                self.paused = False
+                self.last_message = time.monotonic()
 
     async def _on_control(self, text: str) -> bool:
         """Handle a JSON control message; True when the session is over (``end``)."""
@@ -331,6 +353,18 @@ class StreamHandler:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await self.ws.send_text(json.dumps({"type": "error", "code": err.code, "message": err.message}))
             await self.ws.close(err.close_code, reason=err.code)
+
+
+async def watchdog(state: AppState) -> None:
+    """Enforces the idle timeout and the session length for every connection, a few times
+    per shortest limit (at most once a second)."""
+    settings = state.settings
+    period = max(0.05, min(1.0, settings.idle_timeout_s / 4, settings.max_session_s / 4))
+    while True:
+        await asyncio.sleep(period)
+        now = time.monotonic()
+        for handler in list(state.handlers):
+            handler.expire(now)
 
 
 @router.websocket("/v1/stream")

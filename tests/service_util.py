@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
+
 from hush.service import Settings, create_app
 from hush.service.app import AppState
 

@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import speech_like
 from service_util import make_settings, running_app
 from typer.testing import CliRunner
 
+from conftest import speech_like
 from hush.cli import app as cli_app
 
 runner = CliRunner()
@@ -183,6 +183,19 @@ def test_limits_body_size_and_duration(weights_dir):
         )
 
 
+def test_rest_jobs_are_bounded(weights_dir):
+    data = encode(speech_like(0.2), 16000, "WAV", "PCM_16")
+    with running_app(make_settings(weights_dir, max_rest_jobs=1)) as (client, state):
+        state.rest_jobs = 1  # as if one request were in progress
+        response = client.post("/v1/enhance", content=data, headers={"Content-Type": "audio/wav"})
+        assert response.status_code == 503 and response.json()["code"] == "overloaded"
+        state.rest_jobs = 0
+        assert (
+            client.post("/v1/enhance", content=data, headers={"Content-Type": "audio/wav"}).status_code == 200
+        )
+        assert state.rest_jobs == 0
+
+
 # ---------------------------------------------------------------------------- auth, CORS, metrics, static
 def test_api_keys(weights_dir):
     data = encode(speech_like(0.2), 16000, "WAV", "PCM_16")
@@ -253,6 +266,7 @@ def test_static_demo_page(weights_dir, tmp_path):
 
 def test_unknown_default_model_fails_startup(weights_dir):
     from fastapi.testclient import TestClient
+
     from hush.service import create_app
 
     app = create_app(make_settings(weights_dir, default_model="missing"))

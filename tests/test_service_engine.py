@@ -1,0 +1,91 @@
+"""The stream engine under the service: batched steps, PCM codecs, tick bookkeeping."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from conftest import speech_like, tiny_model
+from hush.service.engine import StreamEngine, check_audio, decode_audio, encode_audio
+from hush.streaming import Enhancer, step_streams
+
+
+@pytest.mark.parametrize("kind", ["gru", "dnn-lookahead"])
+def test_batched_streams_with_mixed_limits_equal_each_alone(kind):
+    """The service's case for step_streams: many streams in one call, with and without
+    lookahead, some with an attenuation limit and some without, pushed unevenly."""
+    enhancer = Enhancer(tiny_model(kind))
+    limits = [None, 6.0, None, 0.0, 20.0]
+    signals = [speech_like(0.5, seed=s) for s in range(len(limits))]
+    alone = [
+        enhancer.enhance(x, attenuation_limit_db=limit) for x, limit in zip(signals, limits, strict=True)
+    ]
+    streams = [enhancer.stream(limit) for limit in limits]
+    outputs: list[list[np.ndarray]] = [[] for _ in limits]
+    rng = np.random.default_rng(1)
+    positions = [0] * len(limits)
+    while any(p < x.size for p, x in zip(positions, signals, strict=True)):
+        for i, stream in enumerate(streams):
+            n = int(rng.integers(0, 400))
+            stream.push(signals[i][positions[i] : positions[i] + n])
+            positions[i] += n
+        while step_streams(streams):
+            pass
+        for i, stream in enumerate(streams):
+            outputs[i].append(stream.pop_output())
+    for i, stream in enumerate(streams):
+        got = np.concatenate([*outputs[i], stream.flush()])
+        np.testing.assert_allclose(got, alone[i], atol=1e-5)
+
+
+def test_step_streams_refuses_mixed_enhancers():
+    a, b = Enhancer(tiny_model("gru")), Enhancer(tiny_model("gru"))
+    streams = [a.stream(), b.stream()]
+    for stream in streams:
+        stream.push(np.zeros(160, np.float32))
+    with pytest.raises(ValueError, match="share one Enhancer"):
+        step_streams(streams)
+
+
+def test_pcm_codecs():
+    x = np.array([0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 1e-6], np.float32)
+    s16 = np.frombuffer(encode_audio(x, "pcm_s16le"), "<i2")
+    assert s16.tolist() == [0, 16384, -16384, 32767, -32768, 32767, -32768, 0]
+    assert np.array_equal(decode_audio(s16.tobytes(), "pcm_s16le"), s16 / np.float32(32768))
+    assert np.array_equal(decode_audio(encode_audio(x, "pcm_f32le"), "pcm_f32le"), x)
+    assert check_audio(b"\x00" * 6, "pcm_s16le") == 3 and check_audio(b"", "pcm_f32le") == 0
+    for payload, encoding in ((b"\x00" * 3, "pcm_s16le"), (b"\x00" * 6, "pcm_f32le")):
+        with pytest.raises(ValueError, match="whole number"):
+            check_audio(payload, encoding)
+    for bad in (np.nan, np.inf, 1e6):
+        with pytest.raises(ValueError, match="finite"):
+            check_audio(np.array([0.0, bad], "<f4").tobytes(), "pcm_f32le")
+
+
+def test_engine_tick_bookkeeping():
+    """Frames, latency stamps, stats and done come back per session; closed sessions vanish."""
+    engine = StreamEngine({"m": Enhancer(tiny_model("gru"), "m")})
+    engine.tick(
+        [("a", [("open", "m", 16000, "pcm_f32le", None)]), ("b", [("open", "m", 8000, "pcm_s16le", 6.0)])]
+    )
+    t = time.monotonic()
+    x = speech_like(0.1)
+    replies, stats = engine.tick(
+        [
+            ("a", [("audio", x[:100].tobytes(), t), ("audio", x[100:1600].tobytes(), t), ("stats",)]),
+            ("b", [("audio", encode_audio(x[:800], "pcm_s16le"), t), ("end",)]),
+        ]
+    )
+    by_id = {r.session_id: r for r in replies}
+    a, b = by_id["a"], by_id["b"]
+    assert a.error is None and a.frames == 10 and a.n_samples == 1600 - 160 and a.n_stats == 1 and not a.done
+    assert [n for _, n in a.frame_latency] == [10] and a.stamps == [t]  # the 1st message completed no frame
+    assert b.done and b.n_samples == 800 and len(b.audio) == 1600
+    assert stats.frames["m"] >= 10 and stats.batch_sizes and stats.seconds > 0
+    assert set(engine.entries) == {"a"}  # b ended
+    engine.tick([("a", [("close",)])])
+    assert not engine.entries
+    replies, _ = engine.tick([("ghost", [("audio", b"\x00" * 4, t)])])  # unknown session: ignored
+    assert replies == []
