@@ -94,7 +94,9 @@ class TrainConfig(_Strict):
     optim: OptimConfig = OptimConfig()
     loss: LossConfig = LossConfig()
 
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(
+        32, ge=1, description="Global batch: under torchrun each of N processes takes batch_size / N."
+    )
     max_steps: int = Field(30000, ge=1)
     max_minutes: float | None = Field(None, gt=0, description="Stop (and export) after this wall time.")
     tbptt_frames: int | None = Field(

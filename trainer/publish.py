@@ -97,7 +97,9 @@ def model_card(meta: WeightMetadata) -> str:
         "",
         f"- exported checkpoint: step {meta.provenance.steps} of {extra.get('total_steps', '?')}, "
         f"validation loss {meta.provenance.val_loss:.5f} (chosen on validation loss only)",
-        f"- wall time: {extra.get('train_minutes', '?')} min on {extra.get('device', '?')}",
+        f"- wall time: {extra.get('train_minutes', '?')} min on {extra.get('device', '?')} "
+        f"({extra.get('world_size', 1)} process(es) at the end)",
+        *([f"- history: {extra['run_history']}"] if "run_history" in extra else []),
         f"- code: commit {extra.get('git_commit', '?')}; config: `configs/{meta.name}.toml`",
         "",
     ]

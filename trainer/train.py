@@ -194,7 +194,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Trai
     maker = MixtureMaker(d, rate, speech, noise)
     loader = DataLoader(
         MixtureStream(maker, seed=cfg.seed + step, rank=ddp.rank),
-        batch_size=cfg.batch_size,
+        batch_size=max(1, cfg.batch_size // ddp.world),  # batch_size is the global batch
         num_workers=cfg.num_workers,
         prefetch_factor=cfg.prefetch_factor if cfg.num_workers else None,
         pin_memory=device.type == "cuda",
