@@ -192,7 +192,7 @@ def test_eval_matches_hush_enhance(pairs_dir, weights_dir, tmp_path):
     assert scores["si_sdr"] == pytest.approx(si_sdr(clean, written), abs=0.05)
 
 
-def test_eval_argument_errors(pairs_dir, tmp_path):
+def test_eval_argument_errors(pairs_dir, tmp_path, monkeypatch):
     result = _eval("--pairs", tmp_path, "--peers", "noisereduce")
     assert result.exit_code == 2 and "clean/ and noisy/" in result.output
     result = _eval("--pairs", pairs_dir, "--peers", "bogus")
@@ -203,6 +203,10 @@ def test_eval_argument_errors(pairs_dir, tmp_path):
         "--pairs", pairs_dir, "--peers", "noisereduce", "--plots", tmp_path, "--plot-names", "x.flac"
     )
     assert result.exit_code == 2 and "not among the selected pairs: x.flac" in result.output
+    # with no --model the shipped default is scored; hide it so that only the missing peer is left
+    import hush.models
+
+    monkeypatch.setattr(hush.models, "DEFAULT_MODEL", "no-such-default")
     result = _eval("--pairs", pairs_dir, "--peers", "dtln", "--peers-dir", tmp_path)
     assert result.exit_code == 2 and "nothing to evaluate" in result.output
 
