@@ -24,6 +24,7 @@ stopped afterwards.
 from __future__ import annotations
 
 import asyncio
+import gc
 import bisect
 import contextlib
 import json
@@ -368,6 +369,10 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
     try:
         before = scrape(http_url, config.api_key)
         machine_before = _cpu_times()
+        # The client too: a full collection over torch's objects would stall every stream's
+        # pacing at once and show up as late chunks.
+        gc.collect()
+        gc.freeze()
         client_cpu0, wall0 = time.process_time(), time.perf_counter()
         try:
             import uvloop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -148,6 +149,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         watchdog_task = asyncio.create_task(watchdog(state), name="hush-watchdog")
         state.rest_executor = ThreadPoolExecutor(settings.rest_workers, thread_name_prefix="hush-rest")
+        # Move everything alive after start-up (torch, the models, the app) out of the
+        # collector's sight: otherwise each full collection walks those millions of objects
+        # and stalls the event loop, and every live stream, for tens of milliseconds.
+        gc.collect()
+        gc.freeze()
         state.ready = True
         log.info("ready in %.1f s", time.perf_counter() - started)
         try:

@@ -10,6 +10,7 @@ a plain module rather than through ``multiprocessing`` so that nothing of the pa
 
 from __future__ import annotations
 
+import gc
 import json
 import pickle
 import signal
@@ -53,6 +54,10 @@ def main(fd: int, spec: dict) -> None:
         enhancers[name] = Enhancer(model, name)
     engine = StreamEngine(enhancers)
     engine.warm_up()
+    # As in the server: keep full collections from walking torch's and the models' objects
+    # in the middle of a tick.
+    gc.collect()
+    gc.freeze()
     _send(sock, ("ready", sorted(enhancers)))
     while True:
         try:

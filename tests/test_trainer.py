@@ -143,6 +143,13 @@ def test_publish_writes_card_and_scores(corpus, tmp_path):
     assert registry.entries["tiny"].metadata.provenance.test_scores == {"pesq": 2.5, "stoi": 0.9}
     registry.load("tiny")  # the checksum still holds after the JSON was updated
 
+    # publishing in place (a model already in its folder) only updates scores and card
+    scores.write_text(json.dumps({"systems": {"tiny": {"pesq": 2.75}}, "files": 3, "date": "d"}))
+    result = CliRunner().invoke(app, ["publish", str(dest / "tiny.json"), "--to", str(dest), "--scores", str(scores)])
+    assert result.exit_code == 0, result.output
+    assert ModelRegistry(extra_dirs=[dest]).entries["tiny"].metadata.provenance.test_scores == {"pesq": 2.75}
+    assert "| pesq | 2.750 |" in (dest / "tiny.md").read_text()
+
 
 def test_distributed_training_with_torchrun(corpus, tmp_path):
     """Two processes on CPU (gloo backend): the code path multi-GPU runs take with NCCL."""

@@ -134,7 +134,10 @@ def publish(export_json: Path, destination: Path) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     for suffix in (".json", ".safetensors"):
         target = destination / f"{meta.name}{suffix}"
-        shutil.copyfile(Path(export_json).with_suffix(suffix), target)
+        source = Path(export_json).with_suffix(suffix)
+        if target.exists() and target.samefile(source):
+            continue  # publishing in place: only the scores and the card change
+        shutil.copyfile(source, target)
         target.chmod(0o644)
     return write_card(destination / f"{meta.name}.json")
 
