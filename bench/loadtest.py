@@ -24,9 +24,9 @@ stopped afterwards.
 from __future__ import annotations
 
 import asyncio
-import gc
 import bisect
 import contextlib
+import gc
 import json
 import os
 import socket

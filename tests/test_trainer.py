@@ -145,7 +145,9 @@ def test_publish_writes_card_and_scores(corpus, tmp_path):
 
     # publishing in place (a model already in its folder) only updates scores and card
     scores.write_text(json.dumps({"systems": {"tiny": {"pesq": 2.75}}, "files": 3, "date": "d"}))
-    result = CliRunner().invoke(app, ["publish", str(dest / "tiny.json"), "--to", str(dest), "--scores", str(scores)])
+    result = CliRunner().invoke(
+        app, ["publish", str(dest / "tiny.json"), "--to", str(dest), "--scores", str(scores)]
+    )
     assert result.exit_code == 0, result.output
     assert ModelRegistry(extra_dirs=[dest]).entries["tiny"].metadata.provenance.test_scores == {"pesq": 2.75}
     assert "| pesq | 2.750 |" in (dest / "tiny.md").read_text()
