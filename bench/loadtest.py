@@ -352,6 +352,17 @@ def _merged_server_latency(results: list[StreamResult]) -> dict[str, float | int
     return out
 
 
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 # ---------------------------------------------------------------------------- entry point
 def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
     if config.encoding not in ("pcm_s16le", "pcm_f32le"):
@@ -419,6 +430,8 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
             "url": ws_url if config.url else "spawned hush serve",
             "deadline_ms": config.deadline_ms,
         },
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {"cores": os.cpu_count(), "cpu": _cpu_model()},
         "streams_completed": len(completed),
         "streams_failed": len(failed),
         "errors": sorted({r.error for r in failed if r.error})[:10],
