@@ -290,7 +290,11 @@ def publish(
         if name not in report.get("systems", {}):
             _err(f"{scores} has no system {name!r}")
             raise typer.Exit(2)
-        metrics = {k: v for k, v in report["systems"][name].items() if isinstance(v, int | float)}
+        metrics = {
+            k: v
+            for k, v in report["systems"][name].items()
+            if isinstance(v, int | float) and k != "latency_ms"  # a property of the design, not a score
+        }
         evaluation = {"command": command, "date": report.get("date", ""), "files": report.get("files")}
         record_test_scores(destination / f"{meta.name}.json", metrics, evaluation)
         card = write_card(destination / f"{meta.name}.json")
