@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from .speed import cpu_name
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LATENCY_BIN_MS = 0.1
 
@@ -352,17 +354,6 @@ def _merged_server_latency(results: list[StreamResult]) -> dict[str, float | int
     return out
 
 
-def _cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo ("unknown" where there is none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 # ---------------------------------------------------------------------------- entry point
 def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
     if config.encoding not in ("pcm_s16le", "pcm_f32le"):
@@ -431,7 +422,7 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
             "deadline_ms": config.deadline_ms,
         },
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {"cores": os.cpu_count(), "cpu": _cpu_model()},
+        "machine": {"cores": os.cpu_count(), "cpu": cpu_name()},
         "streams_completed": len(completed),
         "streams_failed": len(failed),
         "errors": sorted({r.error for r in failed if r.error})[:10],

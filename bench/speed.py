@@ -75,7 +75,7 @@ def run_bench(weights: dict[str, str], seconds: float = 60.0) -> dict:
     return {
         "models": results,
         "machine": {
-            "cpu": _cpu_name(),
+            "cpu": cpu_name(),
             "python": platform.python_version(),
             "torch": _torch_version(),
             "threads": 1,
@@ -85,7 +85,8 @@ def run_bench(weights: dict[str, str], seconds: float = 60.0) -> dict:
     }
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name, from /proc/cpuinfo where there is one."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -61,3 +61,24 @@ def weights_dir(tmp_path: Path) -> Path:
     save_weights(tiny_model("gru"), folder, "tiny-gru")
     save_weights(tiny_model("dnn"), folder, "tiny-dnn")
     return folder
+
+
+def stream_batched(streams: list, signals: list[np.ndarray], seed: int, max_chunk: int) -> list[np.ndarray]:
+    """Push each signal into its stream in random chunks of 0..max_chunk-1 samples, step all
+    the streams together with ``step_streams`` after every round, and flush at the end.
+    Returns each stream's whole output ``[n_samples]``."""
+    from hush.streaming import step_streams
+
+    outputs: list[list[np.ndarray]] = [[] for _ in streams]
+    rng = np.random.default_rng(seed)
+    positions = [0] * len(streams)
+    while any(p < len(x) for p, x in zip(positions, signals, strict=True)):
+        for i, (stream, x) in enumerate(zip(streams, signals, strict=True)):
+            n = int(rng.integers(0, max_chunk))
+            stream.push(x[positions[i] : positions[i] + n])
+            positions[i] += n
+        while step_streams(streams):
+            pass
+        for i, stream in enumerate(streams):
+            outputs[i].append(stream.pop_output())
+    return [np.concatenate([*out, stream.flush()]) for out, stream in zip(outputs, streams, strict=True)]

@@ -54,6 +54,15 @@ def from_bytes(payload: bytes, encoding: str) -> np.ndarray:
     return np.frombuffer(payload, "<f4").astype(np.float32)
 
 
+def send_messages(ws: Any, messages: list[bytes | str]) -> None:
+    """Send each message as it is: bytes as a binary frame, str as a text frame."""
+    for message in messages:
+        if isinstance(message, bytes):
+            ws.send_bytes(message)
+        else:
+            ws.send_text(message)
+
+
 def read_until_close(ws: Any) -> tuple[bytes, list[dict], int]:
     """Everything the server sends until it closes: (audio bytes, JSON messages, close code)."""
     audio = bytearray()

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import speech_like, tiny_model
+from conftest import speech_like, stream_batched, tiny_model
 from hush.service.engine import StreamEngine, check_audio, decode_audio, encode_audio
 from hush.streaming import Enhancer, step_streams
 
@@ -23,21 +23,8 @@ def test_batched_streams_with_mixed_limits_equal_each_alone(kind):
         enhancer.enhance(x, attenuation_limit_db=limit) for x, limit in zip(signals, limits, strict=True)
     ]
     streams = [enhancer.stream(limit) for limit in limits]
-    outputs: list[list[np.ndarray]] = [[] for _ in limits]
-    rng = np.random.default_rng(1)
-    positions = [0] * len(limits)
-    while any(p < x.size for p, x in zip(positions, signals, strict=True)):
-        for i, stream in enumerate(streams):
-            n = int(rng.integers(0, 400))
-            stream.push(signals[i][positions[i] : positions[i] + n])
-            positions[i] += n
-        while step_streams(streams):
-            pass
-        for i, stream in enumerate(streams):
-            outputs[i].append(stream.pop_output())
-    for i, stream in enumerate(streams):
-        got = np.concatenate([*outputs[i], stream.flush()])
-        np.testing.assert_allclose(got, alone[i], atol=1e-5)
+    for got, expected in zip(stream_batched(streams, signals, seed=1, max_chunk=400), alone, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_step_streams_refuses_mixed_enhancers():

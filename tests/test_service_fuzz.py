@@ -16,7 +16,14 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
-from service_util import make_settings, read_until_close, running_app, stream_through, wait_idle
+from service_util import (
+    make_settings,
+    read_until_close,
+    running_app,
+    send_messages,
+    stream_through,
+    wait_idle,
+)
 
 from conftest import speech_like, tiny_model
 from hush.models import save_weights
@@ -170,11 +177,7 @@ def test_websocket_fuzz(module_weights):
         @given(messages=sequences)
         def run(messages):
             with client.websocket_connect("/v1/stream") as ws:
-                for message in messages:
-                    if isinstance(message, bytes):
-                        ws.send_bytes(message)
-                    else:
-                        ws.send_text(message)
+                send_messages(ws, messages)
                 ws.send_text('{"type": "end"}')
                 _, replies, code = read_until_close(ws)
             seen[code] = seen.get(code, 0) + 1

@@ -15,6 +15,7 @@ from service_util import (
     make_settings,
     read_until_close,
     running_app,
+    send_messages,
     start_message,
     stream_through,
     to_bytes,
@@ -202,11 +203,7 @@ def test_protocol_errors(served, case):
     client, state = served
     messages, code, close_code = CASES[case]
     with client.websocket_connect("/v1/stream") as ws:
-        for message in messages:
-            if isinstance(message, bytes):
-                ws.send_bytes(message)
-            else:
-                ws.send_text(message)
+        send_messages(ws, messages)
         _, replies, got_close = read_until_close(ws)
     errors = [m for m in replies if m["type"] == "error"]
     assert len(errors) == 1 and errors[0]["code"] == code and errors[0]["message"], replies

@@ -3,8 +3,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY_ARCHS, speech_like, tiny_model
-from hush.streaming import Enhancer, StreamFinishedError, step_streams
+from conftest import TINY_ARCHS, speech_like, stream_batched, tiny_model
+from hush.streaming import Enhancer, StreamFinishedError
 
 ENHANCERS = {kind: Enhancer(tiny_model(kind), kind) for kind in TINY_ARCHS}
 SIGNAL = speech_like(1.3, seed=3)
@@ -78,21 +78,8 @@ def test_many_streams_in_one_model_call_equal_each_alone():
     signals = [speech_like(0.6, seed=s) * (1 + s) for s in range(5)]
     alone = [enhancer.enhance(x) for x in signals]
     streams = [enhancer.stream() for _ in signals]
-    outputs = [[] for _ in signals]
-    rng = np.random.default_rng(0)
-    positions = [0] * len(signals)
-    while any(p < len(x) for p, x in zip(positions, signals, strict=True)):
-        for i, (stream, x) in enumerate(zip(streams, signals, strict=True)):
-            n = int(rng.integers(0, 500))
-            stream.push(x[positions[i] : positions[i] + n])
-            positions[i] += n
-        while step_streams(streams):
-            pass
-        for i, stream in enumerate(streams):
-            outputs[i].append(stream.pop_output())
-    for i, stream in enumerate(streams):
-        outputs[i].append(stream.flush())
-        assert np.abs(np.concatenate(outputs[i]) - alone[i]).max() <= 1e-5
+    for got, expected in zip(stream_batched(streams, signals, seed=0, max_chunk=500), alone, strict=True):
+        assert np.abs(got - expected).max() <= 1e-5
 
 
 def test_reset_starts_over_and_flush_ends_the_stream():
