@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from typer.testing import CliRunner
 
 from conftest import speech_like
@@ -124,6 +125,54 @@ def test_validation_set_is_deterministic(corpus):
     clean, noisy, snr = a
     assert clean.shape == noisy.shape == (4, 16000) and (np.abs(noisy) <= 0.99 + 1e-6).all()
     assert ((snr >= -5) & (snr <= 20)).all()
+
+    # high_snr_prob moves that share of mixtures into high_snr_db; off, the stream is unchanged
+    off = MixtureMaker(DataConfig(segment_s=1.0, high_snr_prob=0.0), 16000, speech, noise)
+    assert all(np.array_equal(x, y) for x, y in zip(a, validation_set(off, 4, seed=7), strict=True))
+    high = MixtureMaker(
+        DataConfig(segment_s=1.0, high_snr_prob=1.0, high_snr_db=(30, 40)), 16000, speech, noise
+    )
+    assert (validation_set(high, 4, seed=7)[2] >= 30).all()
+
+
+def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
+    from hush.trainer.train import train
+
+    config = _write_config(corpus, tmp_path)
+    first = train(load_config(config, {"max_steps": 10}), progress=False)
+    start, start_meta = load_weights(first.export_json)
+
+    # zero steps of training after the warm start leave the weights as they were
+    tuned = train(
+        load_config(
+            config,
+            {
+                "init_weights": str(first.export_json),
+                "output_dir": str(tmp_path / "tuned"),
+                "max_steps": 1,
+                "optim": {"lr": 1e-12, "warmup_steps": 0, "weight_decay": 0.0},
+            },
+        ),
+        progress=False,
+    )
+    model, meta = load_weights(tuned.export_json)
+    for name, value in start.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], value, atol=1e-6, rtol=0)
+    assert meta.provenance.extra["init_from"]["weights_sha256"] == start_meta.weights_sha256
+
+    # a starting point built differently is refused, not half loaded
+    with pytest.raises(ValueError, match="other features or architecture"):
+        train(
+            load_config(
+                config,
+                {
+                    "init_weights": str(first.export_json),
+                    "output_dir": str(tmp_path / "bad"),
+                    "architecture": {"family": "recurrent", "cell": "gru", "hidden_size": 8, "num_layers": 1},
+                },
+            ),
+            progress=False,
+        )
 
 
 def test_publish_writes_card_and_scores(corpus, tmp_path):

@@ -40,6 +40,16 @@ class DataConfig(_Strict):
 
     segment_s: float = Field(4.0, gt=0, description="Length of each training mixture in seconds.")
     snr_db: tuple[float, float] = (-5.0, 20.0)
+    high_snr_prob: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Share of mixtures whose SNR is drawn from high_snr_db instead: near-clean input, "
+            "which a model must learn to leave alone."
+        ),
+    )
+    high_snr_db: tuple[float, float] = (20.0, 50.0)
     level_dbfs: tuple[float, float] = Field((-45.0, -15.0), description="RMS level of the mixture.")
     speech_fill: float = Field(
         0.9, ge=0, le=1, description="Chance a short utterance is followed by another."
@@ -93,6 +103,14 @@ class TrainConfig(_Strict):
     data: DataConfig = DataConfig()
     optim: OptimConfig = OptimConfig()
     loss: LossConfig = LossConfig()
+
+    init_weights: Path | None = Field(
+        None,
+        description=(
+            "Start from these weights (a weight file's .json) instead of a random init; the "
+            "architecture and features must match. Fine-tuning a shipped model uses this."
+        ),
+    )
 
     batch_size: int = Field(
         32, ge=1, description="Global batch: under torchrun each of N processes takes batch_size / N."

@@ -244,7 +244,12 @@ class MixtureMaker:
         if cfg.random_filter_prob > 0 and rng.random() < cfg.random_filter_prob:
             noise = random_filter(noise, rng)
 
-        snr = float(rng.uniform(*cfg.snr_db))
+        # Draw the extra coin only when the option is on, so older configs keep their exact
+        # random stream (and the shipped weights stay reproducible).
+        if cfg.high_snr_prob > 0 and rng.random() < cfg.high_snr_prob:
+            snr = float(rng.uniform(*cfg.high_snr_db))
+        else:
+            snr = float(rng.uniform(*cfg.snr_db))
         if not no_speech:
             noise_power = np.mean(noise**2) + 1e-12
             noise = noise * np.float32(np.sqrt(active_power(speech) / noise_power / 10 ** (snr / 10)))

@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from hush.models import GainModel, Provenance, build_model, save_weights
+from hush.models import GainModel, Provenance, build_model, load_weights, save_weights
 from hush.models.features import analysis, frame_signal, log_power, sqrt_hann_window
 
 from .config import LossConfig, TrainConfig
@@ -87,6 +87,26 @@ def sequence_loss(
     frames = noisy_spec.shape[1] - lookahead
     estimate = noisy_spec[:, :frames] * gains[:, lookahead:].float()
     return compressed_spectral_loss(estimate, clean_spec[:, :frames], cfg.loss), estimate
+
+
+def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
+    """Copy a weight file's parameters into ``model``; refuse one built differently, since a
+    silently partial load would train something other than what the config says.
+
+    Returns what the exported provenance records about the starting point."""
+    source, meta = load_weights(cfg.init_weights)
+    if meta.features != cfg.features or meta.architecture != cfg.architecture:
+        raise ValueError(
+            f"init_weights {cfg.init_weights} has other features or architecture than this config"
+        )
+    model.load_state_dict(source.state_dict())
+    return {
+        "path": str(cfg.init_weights),
+        "weights_sha256": meta.weights_sha256,
+        "steps": meta.provenance.steps,
+        "val_loss": meta.provenance.val_loss,
+        "train_minutes": meta.provenance.extra.get("train_minutes"),
+    }
 
 
 def _git_commit() -> str:
@@ -174,6 +194,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Trai
     )
 
     model = build_model(cfg.features, cfg.architecture).to(device)
+    init_from = _load_init_weights(model, cfg) if cfg.init_weights is not None else None
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
     )
@@ -312,6 +333,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Trai
                 "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
                 "world_size": ddp.world,
                 "git_commit": _git_commit(),
+                "init_from": init_from,
             },
         )
         save_weights(
