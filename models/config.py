@@ -43,6 +43,16 @@ class SplicedConfig(BaseModel):
             "is the mean of its M+1 predictions. Adds M hops of latency."
         ),
     )
+    noise_aware: bool = Field(
+        False,
+        description=(
+            "Append each frame's a-posteriori SNR (log power over a causal minimum-tracking "
+            "noise floor) to the input: the level context a short window cannot see."
+        ),
+    )
+    noise_rise_db_per_s: float = Field(
+        5.0, gt=0, le=100, description="How fast the tracked noise floor may rise, dB per second."
+    )
 
 
 ArchitectureConfig = Annotated[RecurrentConfig | SplicedConfig, Field(discriminator="family")]

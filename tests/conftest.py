@@ -22,6 +22,9 @@ TINY_ARCHS = {
     "rnn": RecurrentConfig(cell="rnn", hidden_size=16, num_layers=1, dropout=0.0),
     "dnn": SplicedConfig(past_frames=3, future_frames=0, hidden_sizes=(32,), dropout=0.0),
     "dnn-lookahead": SplicedConfig(past_frames=2, future_frames=2, label_frames=1, hidden_sizes=(32,)),
+    "dnn-noise-aware": SplicedConfig(
+        past_frames=2, future_frames=1, label_frames=1, hidden_sizes=(32,), noise_aware=True
+    ),
 }
 
 

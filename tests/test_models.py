@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -79,3 +81,29 @@ def test_dropout_only_in_training():
     model.eval()
     with torch.inference_mode():
         assert torch.equal(model(feats, model.initial_state(1))[0], model(feats, model.initial_state(1))[0])
+
+
+def test_noise_floor_tracks_noise_and_rises_no_faster_than_its_limit():
+    """The noise-aware DNN's floor: settles a fixed few dB below stationary noise (minimum
+    statistics are biased low), follows a drop at once, and a rise at <= 5 dB/s."""
+    from hush.models.spliced import track_noise_floor
+
+    torch.manual_seed(0)
+    frames, bins = 400, 161  # 4 s of 10 ms frames
+    periodogram = torch.distributions.Exponential(1.0).sample((1, frames, bins))  # unit-power noise
+    log_pow = torch.log(periodogram)
+    alpha, rise = math.exp(-0.01 / 0.03), 5 * 0.01 * math.log(10) / 10
+
+    def floor_db(lp: torch.Tensor) -> torch.Tensor:
+        zeros = torch.zeros(1, bins)
+        _, _, _, floor = track_noise_floor(lp, torch.zeros(1, 1), zeros, zeros, alpha, rise)
+        return floor * 10 / math.log(10)
+
+    settled = floor_db(log_pow)
+    assert -10 < settled.mean() < -4
+    louder = torch.cat([log_pow, log_pow + math.log(10)], dim=1)  # +10 dB
+    after_1s = (floor_db(louder[:, : frames + 100]) - settled).mean()
+    assert 4.0 < after_1s <= 5.0 + 1e-3
+    assert abs((floor_db(louder) - settled).mean() - 10) < 1
+    quieter = torch.cat([log_pow, log_pow - math.log(100)], dim=1)  # -20 dB
+    assert (floor_db(quieter[:, : frames + 10]) - settled).mean() < -12
