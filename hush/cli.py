@@ -248,7 +248,7 @@ def train(
     if device is not None:
         overrides["device"] = device
     cfg = load_config(config, overrides)
-    result = run_training(cfg, resume=resume)
+    result = run_training(cfg, resume=resume, config_file=str(config))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun only rank 0 validates, exports and reports
     typer.echo(

@@ -53,7 +53,13 @@ def model_card(meta: WeightMetadata) -> str:
         f"- parameters: {meta.num_parameters:,}",
         f"- input: log power of a {feats.win_length}-sample sqrt-Hann STFT, hop {feats.hop_length} "
         f"({1000 * feats.hop_length / feats.sample_rate:.0f} ms), at {feats.sample_rate} Hz, minus a causal "
-        f"running mean (tau {feats.norm_tau_s} s)",
+        f"running mean (tau {feats.norm_tau_s} s)"
+        + (
+            f"; plus the a-posteriori SNR over a causal minimum-tracking noise floor "
+            f"(rising at most {arch['noise_rise_db_per_s']} dB/s)"
+            if arch.get("noise_aware")
+            else ""
+        ),
         "- output: one gain in [0, 1] per frequency bin and frame",
         f"- algorithmic latency: {meta.latency_ms:.1f} ms ({meta.latency_samples} samples)",
         "",
@@ -89,9 +95,20 @@ def model_card(meta: WeightMetadata) -> str:
         )
     if data.get("allowed_licences"):
         lines.append(f"- licence filter applied when training: {', '.join(data['allowed_licences'])}")
+    data_cfg = extra.get("train_config", {}).get("data", {})
+    snr = data_cfg.get("snr_db")
+    high = data_cfg.get("high_snr_prob", 0.0)
     lines += [
-        "- augmentation: on-the-fly mixing at random SNR and level, synthesised coloured noise, hum and "
-        "babble, random microphone filters (see the training config)",
+        "- augmentation: on-the-fly mixing at random SNR"
+        + (f" ({snr[0]:g} to {snr[1]:g} dB)" if snr else "")
+        + (
+            f", {100 * high:.0f} % of mixtures near-clean "
+            f"({data_cfg['high_snr_db'][0]:g} to {data_cfg['high_snr_db'][1]:g} dB)"
+            if high
+            else ""
+        )
+        + " and random level, synthesised coloured noise, hum and babble, random microphone filters "
+        "(see the training config)",
         "",
         "## Training run",
         "",
@@ -99,8 +116,10 @@ def model_card(meta: WeightMetadata) -> str:
         f"validation loss {meta.provenance.val_loss:.5f} (chosen on validation loss only)",
         f"- wall time: {extra.get('train_minutes', '?')} min on {extra.get('device', '?')} "
         f"({extra.get('world_size', 1)} process(es) at the end)",
-        *([f"- history: {extra['run_history']}"] if "run_history" in extra else []),
-        f"- code: commit {extra.get('git_commit', '?')}; config: `configs/{meta.name}.toml`",
+        *([f"- history: {extra['run_history']}"] if extra.get("run_history") else []),
+        f"- code: commit {extra.get('git_commit', '?')}; config: "
+        f"`{extra.get('config_file') or f'configs/{meta.name}.toml'}`",
+        *_first_stage_lines(extra.get("init_from")),
         "",
     ]
     scores = meta.provenance.test_scores
@@ -126,6 +145,28 @@ def model_card(meta: WeightMetadata) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _first_stage_lines(init_from: dict | None) -> list[str]:
+    """Card lines for a fine-tuned model: the run it started from."""
+    if not init_from:
+        return []
+    val_loss = init_from.get("val_loss")
+    lines = [
+        f"- fine-tuned from weights {init_from.get('weights_sha256', '?')[:12]} "
+        f"(`{init_from.get('path', '?')}`, config `{init_from.get('config_file') or '?'}`): "
+        f"{init_from.get('steps', '?')} steps, validation loss "
+        f"{'?' if val_loss is None else f'{val_loss:.5f}'}, {init_from.get('train_minutes', '?')} min"
+    ]
+    if init_from.get("run_history"):
+        lines.append(f"- first stage history: {init_from['run_history']}")
+    if init_from.get("licences"):
+        lines.append(f"- first stage training licences: {', '.join(init_from['licences'])}")
+    val = init_from.get("val_speech_licences") or {}
+    if val:
+        listed = ", ".join(f"{name} ({count} files)" for name, count in val.items())
+        lines.append(f"- first stage validation speech licences (checkpoint selection only): {listed}")
+    return lines
 
 
 def publish(export_json: Path, destination: Path) -> Path:

@@ -106,6 +106,10 @@ def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
         "steps": meta.provenance.steps,
         "val_loss": meta.provenance.val_loss,
         "train_minutes": meta.provenance.extra.get("train_minutes"),
+        "config_file": meta.provenance.extra.get("config_file"),
+        "run_history": meta.provenance.extra.get("run_history"),
+        "licences": meta.provenance.licences,
+        "val_speech_licences": meta.provenance.extra.get("data", {}).get("val_speech_licences"),
     }
 
 
@@ -164,8 +168,12 @@ def _data_summary(cfg: TrainConfig, speech_files: list[Path], noise_files: list[
     }
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train, validate, early-stop, and export the best checkpoint as ``<output_dir>/export/<name>``."""
+def train(
+    cfg: TrainConfig, resume: bool = False, progress: bool = True, config_file: str | None = None
+) -> TrainResult:
+    """Train, validate, early-stop, and export the best checkpoint as ``<output_dir>/export/<name>``.
+
+    ``config_file`` is only recorded in the export's provenance (the model card names it)."""
     ddp = _Distributed()
     device = pick_device(cfg, ddp)
     if cfg.threads:
@@ -334,6 +342,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Trai
                 "world_size": ddp.world,
                 "git_commit": _git_commit(),
                 "init_from": init_from,
+                "config_file": config_file,
             },
         )
         save_weights(
