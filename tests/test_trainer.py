@@ -159,6 +159,11 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
     for name, value in start.state_dict().items():
         torch.testing.assert_close(model.state_dict()[name], value, atol=1e-6, rtol=0)
     assert meta.provenance.extra["init_from"]["weights_sha256"] == start_meta.weights_sha256
+    from hush.trainer.publish import model_card
+
+    card = model_card(meta)
+    assert f"fine-tuned from weights {start_meta.weights_sha256[:12]}" in card
+    assert "first stage training licences: CC-BY-4.0, CC0" in card
 
     # a starting point built differently is refused, not half loaded
     with pytest.raises(ValueError, match="other features or architecture"):
