@@ -117,6 +117,7 @@ def model_card(meta: WeightMetadata) -> str:
         f"- wall time: {extra.get('train_minutes', '?')} min on {extra.get('device', '?')} "
         f"({extra.get('world_size', 1)} process(es) at the end)",
         *([f"- history: {extra['run_history']}"] if extra.get("run_history") else []),
+        *([f"- selection: {extra['selection_note']}"] if extra.get("selection_note") else []),
         f"- code: commit {extra.get('git_commit', '?')}; config: "
         f"`{extra.get('config_file') or f'configs/{meta.name}.toml'}`",
         *_first_stage_lines(extra.get("init_from")),
