@@ -81,6 +81,11 @@ class SplicedDNN(GainModel):
             width = size
         self.hidden = nn.Sequential(*layers)
         self.output_layer = nn.Linear(width, self.n_labels * self.n_bins)
+        # Fixed by the settings, so worked out once here rather than on every step.
+        self._base_state_size = self.n_bins * (1 + self.context + arch.label_frames * self.n_labels)
+        hop_s = features.hop_length / features.sample_rate
+        self._floor_smooth_alpha = math.exp(-hop_s / _FLOOR_SMOOTH_TAU_S)  # smoothing decay per frame
+        self._floor_rise = arch.noise_rise_db_per_s * hop_s * math.log(10.0) / 10.0  # log units per frame
 
     def _input_width(self) -> int:
         return (self.context + 1 + int(self.arch.noise_aware)) * self.n_bins
@@ -88,10 +93,6 @@ class SplicedDNN(GainModel):
     @property
     def lookahead_frames(self) -> int:
         return self.arch.future_frames + self.arch.label_frames
-
-    @property
-    def _base_state_size(self) -> int:
-        return self.n_bins * (1 + self.context + self.arch.label_frames * self.n_labels)
 
     @property
     def state_size(self) -> int:
@@ -102,12 +103,6 @@ class SplicedDNN(GainModel):
         state = torch.zeros(batch_size, self.state_size)
         state[:, : self.n_bins] = self.features.norm_init
         return state
-
-    def _noise_rates(self) -> tuple[float, float]:
-        """(smoothing decay per frame, largest floor rise per frame in natural-log units)."""
-        hop_s = self.features.hop_length / self.features.sample_rate
-        rise = self.arch.noise_rise_db_per_s * hop_s * math.log(10.0) / 10.0
-        return math.exp(-hop_s / _FLOOR_SMOOTH_TAU_S), rise
 
     def forward(self, log_pow: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``log_pow [B, T, F]``, ``state [B, S]`` -> ``gains [B, T, F]`` in [0, 1], new state."""
@@ -124,14 +119,13 @@ class SplicedDNN(GainModel):
         noise_state: list[torch.Tensor] = []
         if self.arch.noise_aware:
             base = self._base_state_size
-            smooth_alpha, rise = self._noise_rates()
             snr, count, smoothed, floor = track_noise_floor(
                 log_pow,
                 state[:, base : base + 1],
                 state[:, base + 1 : base + 1 + bins],
                 state[:, base + 1 + bins :],
-                smooth_alpha,
-                rise,
+                self._floor_smooth_alpha,
+                self._floor_rise,
             )
             spliced = torch.cat([spliced, snr], dim=2)
             noise_state = [count, smoothed, floor]

@@ -75,8 +75,7 @@ def model_card(meta: WeightMetadata) -> str:
     ):
         licences = data.get(key, {})
         if licences:
-            listed = ", ".join(f"{name} ({count} files)" for name, count in licences.items())
-            lines.append(f"- {label}: {listed}")
+            lines.append(f"- {label}: {_counted(licences)}")
     all_licences = set(meta.provenance.licences)
     for key in ("val_speech_licences", "val_noise_licences"):
         all_licences |= set(data.get(key, {}))
@@ -165,9 +164,13 @@ def _first_stage_lines(init_from: dict | None) -> list[str]:
         lines.append(f"- first stage training licences: {', '.join(init_from['licences'])}")
     val = init_from.get("val_speech_licences") or {}
     if val:
-        listed = ", ".join(f"{name} ({count} files)" for name, count in val.items())
-        lines.append(f"- first stage validation speech licences (checkpoint selection only): {listed}")
+        lines.append(f"- first stage validation speech licences (checkpoint selection only): {_counted(val)}")
     return lines
+
+
+def _counted(licences: dict[str, int]) -> str:
+    """``{"CC0": 3}`` -> ``"CC0 (3 files)"``, comma-separated."""
+    return ", ".join(f"{name} ({count} files)" for name, count in licences.items())
 
 
 def publish(export_json: Path, destination: Path) -> Path:
