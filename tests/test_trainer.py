@@ -95,6 +95,23 @@ def test_tiny_training_run_exports_weights_that_load_and_run(corpus, tmp_path):
     assert load_weights(export)[1].provenance.extra["total_steps"] == 40
 
 
+def test_suppression_term_penalises_only_speech_below_clean():
+    from hush.trainer.config import LossConfig
+    from hush.trainer.loss import compressed_spectral_loss
+
+    clean = torch.polar(torch.rand(2, 10, 5) + 0.5, torch.rand(2, 10, 5) * 6)
+    louder, quieter = clean * 1.5, clean * 0.5
+    plain, extra = LossConfig(), LossConfig(suppression_weight=2.0)
+    # an estimate above the clean level (residual noise) costs the same either way ...
+    assert torch.isclose(
+        compressed_spectral_loss(louder, clean, extra), compressed_spectral_loss(louder, clean, plain)
+    )
+    # ... one below it (suppressed speech) costs 1 + weight times as much
+    assert torch.isclose(
+        compressed_spectral_loss(quieter, clean, extra), 3.0 * compressed_spectral_loss(quieter, clean, plain)
+    )
+
+
 def test_tbptt_lookahead_and_penalties_train(corpus, tmp_path):
     config = _write_config(corpus, tmp_path, extra="tbptt_frames = 25\nmax_minutes = 1.0")
     cfg = load_config(
@@ -102,7 +119,7 @@ def test_tbptt_lookahead_and_penalties_train(corpus, tmp_path):
         {
             "architecture": {"family": "spliced", "past_frames": 2, "future_frames": 1, "hidden_sizes": [16]},
             "optim": {"l1": 1e-6, "l2": 1e-5},
-            "loss": {"complex_weight": 0.5},
+            "loss": {"complex_weight": 0.5, "suppression_weight": 1.0},
             "max_steps": 12,
         },
     )

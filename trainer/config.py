@@ -91,6 +91,14 @@ class LossConfig(_Strict):
     complex_weight: float = Field(
         0.0, ge=0, description="Weight of an extra MSE on compressed complex spectra (0: magnitude only)."
     )
+    suppression_weight: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Extra weight on the compressed-magnitude error where the estimate falls below the "
+            "clean speech (speech over-suppression), on top of the symmetric MSE (0: off)."
+        ),
+    )
 
 
 class TrainConfig(_Strict):
