@@ -179,8 +179,26 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
     from hush.trainer.publish import model_card
 
     card = model_card(meta)
-    assert f"fine-tuned from weights {start_meta.weights_sha256[:12]}" in card
-    assert "first stage training licences: CC-BY-4.0, CC0" in card
+    assert f"fine-tuned from stage 1: weights {start_meta.weights_sha256[:12]}" in card
+    assert "stage 1 training licences: CC-BY-4.0, CC0" in card
+
+    # a third stage's card lists both earlier stages, newest first
+    third = train(
+        load_config(
+            config,
+            {"init_weights": str(tuned.export_json), "output_dir": str(tmp_path / "third"), "max_steps": 1},
+        ),
+        progress=False,
+    )
+    card = model_card(load_weights(third.export_json)[1])
+    assert f"fine-tuned from stage 2: weights {meta.weights_sha256[:12]}" in card
+    assert f"which was fine-tuned from stage 1: weights {start_meta.weights_sha256[:12]}" in card
+    assert card.index("stage 2:") < card.index("stage 1:")
+    assert "in every stage, carries a licence that allows commercial use" in card
+    # a non-commercial file anywhere in the chain (here stage 1's validation set) is named
+    third_meta = load_weights(third.export_json)[1]
+    third_meta.provenance.extra["init_from"]["init_from"]["val_speech_licences"] = {"CC-BY-NC-SA-4.0": 3}
+    assert "do NOT allow commercial use: CC-BY-NC-SA-4.0" in model_card(third_meta)
 
     # a starting point built differently is refused, not half loaded
     with pytest.raises(ValueError, match="other features or architecture"):

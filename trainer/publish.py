@@ -79,13 +79,20 @@ def model_card(meta: WeightMetadata) -> str:
     all_licences = set(meta.provenance.licences)
     for key in ("val_speech_licences", "val_noise_licences"):
         all_licences |= set(data.get(key, {}))
+    # earlier stages of a fine-tuned model count too: their data shaped these weights
+    stage = extra.get("init_from")
+    while stage:
+        all_licences |= set(stage.get("licences") or [])
+        all_licences |= set(stage.get("val_speech_licences") or {})
+        stage = stage.get("init_from")
     if all_licences:
         commercial = all_licences <= COMMERCIAL_LICENCES
         lines.append(
-            "- every training and validation file carries a licence that allows commercial use"
+            "- every training and validation file, in every stage, carries a licence that allows "
+            "commercial use"
             if commercial
-            else "- some training or validation files carry licences that do NOT allow commercial use: "
-            + ", ".join(sorted(all_licences - COMMERCIAL_LICENCES))
+            else "- some training or validation files (see the stages below) carry licences that do NOT "
+            "allow commercial use: " + ", ".join(sorted(all_licences - COMMERCIAL_LICENCES))
         )
         lines.append(
             "- share-alike and GPL sources were used as training material only; no audio from them "
@@ -119,7 +126,7 @@ def model_card(meta: WeightMetadata) -> str:
         *([f"- selection: {extra['selection_note']}"] if extra.get("selection_note") else []),
         f"- code: commit {extra.get('git_commit', '?')}; config: "
         f"`{extra.get('config_file') or f'configs/{meta.name}.toml'}`",
-        *_first_stage_lines(extra.get("init_from")),
+        *_earlier_stage_lines(extra.get("init_from")),
         "",
     ]
     scores = meta.provenance.test_scores
@@ -147,24 +154,33 @@ def model_card(meta: WeightMetadata) -> str:
     return "\n".join(lines)
 
 
-def _first_stage_lines(init_from: dict | None) -> list[str]:
-    """Card lines for a fine-tuned model: the run it started from."""
-    if not init_from:
-        return []
-    val_loss = init_from.get("val_loss")
-    lines = [
-        f"- fine-tuned from weights {init_from.get('weights_sha256', '?')[:12]} "
-        f"(`{init_from.get('path', '?')}`, config `{init_from.get('config_file') or '?'}`): "
-        f"{init_from.get('steps', '?')} steps, validation loss "
-        f"{'?' if val_loss is None else f'{val_loss:.5f}'}, {init_from.get('train_minutes', '?')} min"
-    ]
-    if init_from.get("run_history"):
-        lines.append(f"- first stage history: {init_from['run_history']}")
-    if init_from.get("licences"):
-        lines.append(f"- first stage training licences: {', '.join(init_from['licences'])}")
-    val = init_from.get("val_speech_licences") or {}
-    if val:
-        lines.append(f"- first stage validation speech licences (checkpoint selection only): {_counted(val)}")
+def _earlier_stage_lines(init_from: dict | None) -> list[str]:
+    """Card lines for a fine-tuned model: every run in the chain it started from, newest first.
+
+    Stages are numbered from the first run (trained from scratch) as stage 1."""
+    chain = []
+    while init_from:
+        chain.append(init_from)
+        init_from = init_from.get("init_from")
+    lines: list[str] = []
+    for depth, stage in enumerate(chain):
+        number = len(chain) - depth
+        val_loss = stage.get("val_loss")
+        lines.append(
+            f"- {'fine-tuned from' if depth == 0 else 'which was fine-tuned from'} stage {number}: weights "
+            f"{stage.get('weights_sha256', '?')[:12]} (`{stage.get('path', '?')}`, config "
+            f"`{stage.get('config_file') or '?'}`): {stage.get('steps', '?')} steps, validation loss "
+            f"{'?' if val_loss is None else f'{val_loss:.5f}'}, {stage.get('train_minutes', '?')} min"
+        )
+        if stage.get("run_history"):
+            lines.append(f"- stage {number} history: {stage['run_history']}")
+        if stage.get("licences"):
+            lines.append(f"- stage {number} training licences: {', '.join(stage['licences'])}")
+        val = stage.get("val_speech_licences") or {}
+        if val:
+            lines.append(
+                f"- stage {number} validation speech licences (checkpoint selection only): {_counted(val)}"
+            )
     return lines
 
 

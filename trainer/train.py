@@ -110,6 +110,8 @@ def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
         "run_history": meta.provenance.extra.get("run_history"),
         "licences": meta.provenance.licences,
         "val_speech_licences": meta.provenance.extra.get("data", {}).get("val_speech_licences"),
+        # the starting point's own starting point, so a card can list every stage of a chain
+        "init_from": meta.provenance.extra.get("init_from"),
     }
 
 
