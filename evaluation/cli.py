@@ -26,7 +26,13 @@ def resolve_models(models: list[str], weights: list[Path], models_dir: list[Path
     """Load each requested model once here, so a bad name or file fails before any work,
     and learn its name and latency. With no --model/--weights: the default model if it is
     registered, else none (peers only)."""
-    from hush.models import DEFAULT_MODEL, ModelRegistry, UnknownModelError, WeightFileError
+    from hush.models import (
+        DEFAULT_MODEL,
+        ModelRegistry,
+        UnknownModelError,
+        WeightFileError,
+        model_load_message,
+    )
 
     dirs = tuple(str(d) for d in models_dir)
     specs = [ModelSpec(label="", name=name, models_dirs=dirs) for name in models]
@@ -40,11 +46,8 @@ def resolve_models(models: list[str], weights: list[Path], models_dir: list[Path
     for spec in specs:
         try:
             _, meta = load_model_spec(spec)
-        except UnknownModelError as err:
-            _err(f"{err}. Pass --weights PATH to use a weight file directly.")
-            raise typer.Exit(2) from None
-        except WeightFileError as err:
-            _err(f"cannot load weights: {err}")
+        except (UnknownModelError, WeightFileError) as err:
+            _err(model_load_message(err))
             raise typer.Exit(2) from None
         resolved.append(
             ModelSpec(meta.name, spec.name, spec.weights, spec.models_dirs, latency_ms=meta.latency_ms)

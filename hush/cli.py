@@ -39,7 +39,14 @@ def _err(message: str) -> None:
 
 def load_enhancer(model: str | None, weights: Path | None, models_dir: list[Path] | None):
     """Resolve ``--model`` / ``--weights`` to an ``Enhancer``, or exit with a clear message."""
-    from hush.models import DEFAULT_MODEL, ModelRegistry, UnknownModelError, WeightFileError, load_weights
+    from hush.models import (
+        DEFAULT_MODEL,
+        ModelRegistry,
+        UnknownModelError,
+        WeightFileError,
+        load_weights,
+        model_load_message,
+    )
     from hush.streaming import Enhancer
 
     if model and weights:
@@ -52,11 +59,8 @@ def load_enhancer(model: str | None, weights: Path | None, models_dir: list[Path
             registry = ModelRegistry(extra_dirs=models_dir)
             name = model or DEFAULT_MODEL
             loaded, meta = registry.load(name)
-    except UnknownModelError as err:
-        _err(f"{err}. Pass --weights PATH to use a weight file directly.")
-        raise typer.Exit(2) from None
-    except WeightFileError as err:
-        _err(f"cannot load weights: {err}")
+    except (UnknownModelError, WeightFileError) as err:
+        _err(model_load_message(err))
         raise typer.Exit(2) from None
     return Enhancer(loaded, meta.name), meta
 

@@ -4,7 +4,7 @@ from .base import GainModel
 from .config import RecurrentConfig, SplicedConfig
 from .factory import build_model
 from .features import FeatureConfig
-from .registry import DEFAULT_MODEL, ModelRegistry, UnknownModelError
+from .registry import DEFAULT_MODEL, ModelRegistry, UnknownModelError, model_load_message
 from .weights import Provenance, WeightFileError, WeightMetadata, load_weights, read_metadata, save_weights
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "WeightMetadata",
     "build_model",
     "load_weights",
+    "model_load_message",
     "read_metadata",
     "save_weights",
 ]

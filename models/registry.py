@@ -27,6 +27,13 @@ class UnknownModelError(KeyError):
         return str(self.args[0])
 
 
+def model_load_message(err: UnknownModelError | WeightFileError) -> str:
+    """The one-line explanation every command prints when a model cannot be loaded."""
+    if isinstance(err, UnknownModelError):
+        return f"{err}. Pass --weights PATH to use a weight file directly."
+    return f"cannot load weights: {err}"
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str

@@ -84,7 +84,7 @@ def test_unknown_model_name_is_a_clear_error(tmp_path):
     sf.write(src, speech_like(0.2), 16000)
     result = _invoke(src, "-o", tmp_path / "y.wav", "--model", "no-such-model")
     assert result.exit_code == 2
-    assert "unknown model 'no-such-model'" in result.output
+    assert "unknown model 'no-such-model'" in result.output and "Pass --weights PATH" in result.output
 
 
 def test_corrupt_weights_are_a_clear_error(weights_dir, tmp_path):

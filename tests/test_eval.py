@@ -198,7 +198,9 @@ def test_eval_argument_errors(pairs_dir, tmp_path, monkeypatch):
     result = _eval("--pairs", pairs_dir, "--peers", "bogus")
     assert result.exit_code == 2 and "unknown peer" in result.output
     result = _eval("--pairs", pairs_dir, "--model", "no-such-model")
-    assert result.exit_code == 2 and "unknown model" in result.output
+    assert (
+        result.exit_code == 2 and "unknown model" in result.output and "Pass --weights PATH" in result.output
+    )
     result = _eval(
         "--pairs", pairs_dir, "--peers", "noisereduce", "--plots", tmp_path, "--plot-names", "x.flac"
     )
