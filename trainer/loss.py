@@ -26,9 +26,11 @@ def compressed_spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, cfg: L
     clean_power = clean.real.square() + clean.imag.square() + _EPS
     est_mag = est_power.pow(c / 2)
     clean_mag = clean_power.pow(c / 2)
-    loss = torch.mean((est_mag - clean_mag).square())
+    error = est_mag - clean_mag
+    loss = torch.mean(error.square())
     if cfg.suppression_weight > 0:
-        loss = loss + cfg.suppression_weight * torch.mean(torch.relu(clean_mag - est_mag).square())
+        # the negative part of the error: speech attenuated below its clean level
+        loss = loss + cfg.suppression_weight * torch.mean(torch.relu(-error).square())
     if cfg.complex_weight > 0:
         # |X|^c * X / |X| = X * |X|^(c - 1)
         est_c = estimate * est_power.pow((c - 1) / 2)

@@ -80,11 +80,9 @@ def model_card(meta: WeightMetadata) -> str:
     for key in ("val_speech_licences", "val_noise_licences"):
         all_licences |= set(data.get(key, {}))
     # earlier stages of a fine-tuned model count too: their data shaped these weights
-    stage = extra.get("init_from")
-    while stage:
+    for stage in _earlier_stages(extra.get("init_from")):
         all_licences |= set(stage.get("licences") or [])
         all_licences |= set(stage.get("val_speech_licences") or {})
-        stage = stage.get("init_from")
     if all_licences:
         commercial = all_licences <= COMMERCIAL_LICENCES
         lines.append(
@@ -154,14 +152,21 @@ def model_card(meta: WeightMetadata) -> str:
     return "\n".join(lines)
 
 
-def _earlier_stage_lines(init_from: dict | None) -> list[str]:
-    """Card lines for a fine-tuned model: every run in the chain it started from, newest first.
-
-    Stages are numbered from the first run (trained from scratch) as stage 1."""
+def _earlier_stages(init_from: dict | None) -> list[dict]:
+    """The chain of runs a fine-tuned model started from (provenance ``init_from``, nested),
+    newest first; empty for a model trained from scratch."""
     chain = []
     while init_from:
         chain.append(init_from)
         init_from = init_from.get("init_from")
+    return chain
+
+
+def _earlier_stage_lines(init_from: dict | None) -> list[str]:
+    """Card lines for a fine-tuned model: every run in the chain it started from, newest first.
+
+    Stages are numbered from the first run (trained from scratch) as stage 1."""
+    chain = _earlier_stages(init_from)
     lines: list[str] = []
     for depth, stage in enumerate(chain):
         number = len(chain) - depth
