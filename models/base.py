@@ -26,6 +26,11 @@ class GainModel(nn.Module):
     Output index ``t`` is the gain for input frame ``t - lookahead_frames``: a model that
     looks ahead emits its first gains for frames that precede the signal, and callers drop
     them (the streaming engine delays the spectrum to match).
+
+    A model may emit more than one gain per bin: ``output_size`` columns per frame, of which
+    the first ``F`` are always the gains. Callers turn an output into an enhanced spectrum
+    with ``apply_output``, which may also read the ``filter_history_frames`` spectra before
+    the frame (a deep filter does); for a plain gain model it is ``spectrum * gains``.
     """
 
     features: FeatureConfig
@@ -43,6 +48,39 @@ class GainModel(nn.Module):
     @property
     def state_size(self) -> int:
         raise NotImplementedError
+
+    @property
+    def output_size(self) -> int:
+        """Columns of one frame's output: ``F`` gains, then whatever else the model emits."""
+        return self.n_bins
+
+    @property
+    def output_layout(self) -> str:
+        """The output's columns in words, for exported graphs' metadata."""
+        return f"gains[{self.n_bins}]"
+
+    @property
+    def filter_history_frames(self) -> int:
+        """Past spectra ``apply_output`` reads besides the frame itself (0: gains only)."""
+        return 0
+
+    def apply_output(
+        self, spectra: torch.Tensor, output: torch.Tensor, min_gain: torch.Tensor | float = 0.0
+    ) -> torch.Tensor:
+        """Enhance ``T`` frames with the model's output for them.
+
+        Args:
+            spectra: ``[B, H + T, F]`` complex: the ``H = filter_history_frames`` spectra
+                before the first frame (zeros before the signal starts), then the ``T`` frames.
+            output: ``[B, T, output_size]`` the model's output for those frames.
+            min_gain: floor on each bin's gain, a float or ``[B, 1, 1]`` (attenuation limit).
+        Returns:
+            ``[B, T, F]`` complex enhanced spectra.
+        """
+        gains = output.float()
+        if not isinstance(min_gain, float) or min_gain > 0:
+            gains = torch.clamp(gains, min=min_gain)
+        return spectra * gains
 
     def initial_state(self, batch_size: int = 1) -> torch.Tensor:
         """``[batch_size, state_size]`` state of a stream that has seen nothing yet."""

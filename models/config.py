@@ -22,6 +22,17 @@ class RecurrentConfig(BaseModel):
     hidden_size: int = Field(256, ge=1, le=4096)
     num_layers: int = Field(2, ge=1, le=8)
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Between layers, training only.")
+    deep_filter_frames: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description=(
+            "N: taps of a complex deep filter over the current and N-1 past spectra, added to the "
+            "gains in the lowest deep_filter_bins bins; 0 disables it. Past frames only, so it "
+            "adds no latency."
+        ),
+    )
+    deep_filter_bins: int = Field(96, ge=1, le=4096, description="Lowest bins the deep filter covers.")
 
 
 class SplicedConfig(BaseModel):

@@ -1,7 +1,10 @@
 """ONNX export of a model's one-frame step, with the stream state as explicit tensors.
 
 The graph is stateless (silero-vad's pattern): ``(features [B, F], state [B, S]) ->
-(gains [B, F], next_state [B, S])``; whoever runs it keeps the state between calls. The
+(gains [B, F], next_state [B, S])``; whoever runs it keeps the state between calls. A model
+with a deep filter names its first output ``gains_and_filter`` instead: ``[B, output_size]``,
+the gains then the filter coefficients, laid out as ``hush_output_layout`` says; applying
+them needs the last ``hush_filter_history_frames`` spectra, which the caller keeps. The
 weight file's JSON is embedded in the model's metadata so that DSP settings travel with
 the graph. ``verify_onnx`` runs onnxruntime against torch over a sequence of frames,
 as DeepFilterNet's export script does.
@@ -42,6 +45,7 @@ def export_onnx(model: GainModel, path: Path | str, metadata: WeightMetadata | N
     model = model.eval()
     features = torch.zeros(2, model.n_bins)
     state = model.initial_state(2)
+    output_name = "gains" if model.output_size == model.n_bins else "gains_and_filter"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notices
         torch.onnx.export(
@@ -49,8 +53,8 @@ def export_onnx(model: GainModel, path: Path | str, metadata: WeightMetadata | N
             (features, state),
             str(path),
             input_names=["features", "state"],
-            output_names=["gains", "next_state"],
-            dynamic_axes={name: {0: "batch"} for name in ("features", "state", "gains", "next_state")},
+            output_names=[output_name, "next_state"],
+            dynamic_axes={name: {0: "batch"} for name in ("features", "state", output_name, "next_state")},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -60,6 +64,8 @@ def export_onnx(model: GainModel, path: Path | str, metadata: WeightMetadata | N
         "hush_architecture": json.dumps(model.arch.model_dump(mode="json")),
         "hush_state_size": str(model.state_size),
         "hush_lookahead_frames": str(model.lookahead_frames),
+        "hush_filter_history_frames": str(model.filter_history_frames),
+        "hush_output_layout": model.output_layout,
         "hush_initial_state": json.dumps(model.initial_state(1)[0].tolist()),
     }
     if metadata is not None:

@@ -1,4 +1,10 @@
-"""Causal recurrent denoiser: log-power features -> dense -> RNN/GRU/LSTM stack -> per-bin gain."""
+"""Causal recurrent denoiser: log-power features -> dense -> RNN/GRU/LSTM stack -> per-bin gain,
+optionally plus a complex deep filter over the current and past spectra in the low bins.
+
+Why a deep filter: at a 20 ms window the bins are 50 Hz apart, so a real gain per bin cannot
+remove noise between the harmonics of a voice, nor correct phase. A short complex FIR filter
+across frames (DeepFilterNet's idea) can, and using only past frames it adds no latency.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,11 @@ _GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 class RecurrentDenoiser(GainModel):
     """``Linear(F->H) -> ReLU -> RNN(H, layers) -> Linear(H->H) -> ReLU -> Linear(H->F) -> sigmoid``.
+
+    With ``deep_filter_frames = N > 0`` a second head, ``Linear(H -> N * D * 2) -> tanh``,
+    emits complex coefficients ``c[k, f]`` for the lowest ``D = deep_filter_bins`` bins and the
+    enhanced spectrum there is ``g[f] X_t[f] + sum_k c[k, f] X_{t-k}[f]``. The head starts at
+    zero, so a deep filter added to a trained gain model starts out reproducing it exactly.
 
     State layout of one stream (``[state_size]``): the running feature mean ``[F]``, then
     the hidden state ``[layers, H]``, then for an LSTM the cell state ``[layers, H]``.
@@ -37,11 +48,34 @@ class RecurrentDenoiser(GainModel):
         self.dropout = nn.Dropout(arch.dropout)
         self.hidden_layer = nn.Linear(hidden, hidden)
         self.output_layer = nn.Linear(hidden, self.n_bins)
+        self.filter_frames = arch.deep_filter_frames
+        self.filter_bins = min(arch.deep_filter_bins, self.n_bins)
+        self.filter_layer: nn.Linear | None = None
+        if self.filter_frames:
+            if arch.deep_filter_bins > self.n_bins:
+                raise ValueError(f"deep_filter_bins {arch.deep_filter_bins} > {self.n_bins} bins")
+            self.filter_layer = nn.Linear(hidden, self.filter_frames * self.filter_bins * 2)
+            nn.init.zeros_(self.filter_layer.weight)
+            nn.init.zeros_(self.filter_layer.bias)
         self._n_hidden_tensors = 2 if arch.cell == "lstm" else 1
 
     @property
     def state_size(self) -> int:
         return self.n_bins + self._n_hidden_tensors * self.arch.num_layers * self.arch.hidden_size
+
+    @property
+    def output_size(self) -> int:
+        return self.n_bins + self.filter_frames * self.filter_bins * 2
+
+    @property
+    def output_layout(self) -> str:
+        if not self.filter_frames:
+            return super().output_layout
+        return f"gains[{self.n_bins}] then filter[taps={self.filter_frames}, bins={self.filter_bins}, re/im]"
+
+    @property
+    def filter_history_frames(self) -> int:
+        return max(self.filter_frames - 1, 0)
 
     def initial_state(self, batch_size: int = 1) -> torch.Tensor:
         state = torch.zeros(batch_size, self.state_size)
@@ -68,7 +102,10 @@ class RecurrentDenoiser(GainModel):
         return torch.cat([mean, stacked.permute(2, 0, 1, 3).reshape(batch, -1)], dim=1)
 
     def forward(self, log_pow: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``log_pow [B, T, F]``, ``state [B, S]`` -> ``gains [B, T, F]`` in [0, 1], new state."""
+        """``log_pow [B, T, F]``, ``state [B, S]`` -> ``output [B, T, output_size]``, new state.
+
+        ``output`` is the gains ``[F]`` in [0, 1], then with a deep filter its coefficients,
+        ``[N, D, 2]`` (tap, bin, real/imaginary) flattened, each in (-1, 1)."""
         mean, rnn_state = self._split_state(state)
         normalized, mean = running_mean_normalize(log_pow, mean, self.features.norm_alpha)
         x = torch.relu(self.input_layer(normalized))
@@ -79,7 +116,37 @@ class RecurrentDenoiser(GainModel):
             x, rnn_state = self._rnn_inference(x, rnn_state)
             x = torch.relu(self.hidden_layer(x))
         gains = torch.sigmoid(self.output_layer(x))
+        if self.filter_layer is not None:
+            gains = torch.cat([gains, torch.tanh(self.filter_layer(x))], dim=-1)
         return gains, self._join_state(mean, rnn_state)
+
+    def apply_output(
+        self, spectra: torch.Tensor, output: torch.Tensor, min_gain: torch.Tensor | float = 0.0
+    ) -> torch.Tensor:
+        if self.filter_layer is None:
+            return super().apply_output(spectra, output, min_gain)
+        history, n_taps, n_low = self.filter_history_frames, self.filter_frames, self.filter_bins
+        batch, frames = output.shape[0], output.shape[1]
+        output = output.float()
+        current = spectra[:, history:]
+        enhanced = current * output[..., : self.n_bins]
+        coefs = output[..., self.n_bins :].reshape(batch, frames, n_taps, n_low, 2)
+        coefs = torch.complex(coefs[..., 0], coefs[..., 1])  # [B, T, N, D]
+        # tap k of frame t reads frame t - k: a [B, T, N, D] view of the last N spectra
+        taps = torch.stack(
+            [spectra[:, history - k : history - k + frames, :n_low] for k in range(n_taps)], dim=2
+        )
+        low = enhanced[..., :n_low] + (coefs * taps).sum(dim=2)
+        enhanced = torch.cat([low, enhanced[..., n_low:]], dim=-1)
+        if isinstance(min_gain, float) and min_gain <= 0:
+            return enhanced
+        # The attenuation limit as a floor on each bin's output magnitude, min_gain * |X|:
+        # the same as clamping the gain when there is no filter, and phase-preserving.
+        magnitude, floor = enhanced.abs(), current.abs() * min_gain
+        lifted = torch.where(
+            magnitude > 1e-12, enhanced * (floor / magnitude.clamp_min(1e-12)), current * min_gain
+        )
+        return torch.where(magnitude < floor, lifted, enhanced)
 
     def _rnn_inference(
         self, x: torch.Tensor, rnn_state: torch.Tensor | tuple[torch.Tensor, ...]
@@ -97,4 +164,7 @@ class RecurrentDenoiser(GainModel):
     def macs_per_frame(self) -> int:
         hidden, layers, gates = self.arch.hidden_size, self.arch.num_layers, _GATES[self.arch.cell]
         rnn = layers * gates * (hidden * hidden + hidden * hidden)
-        return self.n_bins * hidden + rnn + hidden * hidden + hidden * self.n_bins
+        head = hidden * self.output_size
+        # a complex multiply-add is 4 real ones, per tap and filtered bin
+        filtering = 4 * self.filter_frames * self.filter_bins
+        return self.n_bins * hidden + rnn + hidden * hidden + head + filtering

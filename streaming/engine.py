@@ -62,6 +62,10 @@ class Enhancer:
         self.win = model.features.win_length
         self.n_bins = model.features.n_bins
         self.lookahead_frames = model.lookahead_frames
+        # The spectra a stream keeps between frames: the L it has not yet got gains for and
+        # the H past ones a deep filter reads. Both are zero before the signal starts.
+        self.filter_history_frames = model.filter_history_frames
+        self.queue_frames = self.lookahead_frames + self.filter_history_frames
         self.window = sqrt_hann_window(self.win)
         self.latency_samples = model.latency_samples
         self.latency_ms = 1000.0 * self.latency_samples / self.sample_rate
@@ -71,8 +75,8 @@ class Enhancer:
 
     # ------------------------------------------------------------------ batched frame step
     def initial_state(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        """Model state ``[B, S]`` and spectrum delay line ``[B, L, F]`` (complex) of new streams."""
-        spec_queue = torch.zeros(batch_size, self.lookahead_frames, self.n_bins, dtype=torch.complex64)
+        """Model state ``[B, S]`` and spectrum queue ``[B, H + L, F]`` (complex) of new streams."""
+        spec_queue = torch.zeros(batch_size, self.queue_frames, self.n_bins, dtype=torch.complex64)
         return self.model.initial_state(batch_size), spec_queue
 
     @torch.inference_mode()
@@ -88,18 +92,24 @@ class Enhancer:
         Args:
             frames: ``[B, win]`` newest input frame of each stream (float32 samples).
             model_state: ``[B, S]`` stacked model states.
-            spec_queue: ``[B, L, F]`` complex spectra waiting for their gain (``L`` may be 0).
+            spec_queue: ``[B, H + L, F]`` complex: the ``H`` spectra before the one being
+                enhanced, then the ``L`` still waiting for their gains (both may be 0).
             min_gain: gain floor, a float or ``[B, 1]`` (per-stream attenuation limits).
         Returns:
             ``[B, win]`` windowed output frames to overlap-add, new model state, new queue.
         """
         spectrum = analysis(frames, self.window)
-        gains, model_state = self.model.step(log_power(spectrum, self.features), model_state)
-        if self.lookahead_frames:
+        output, model_state = self.model.step(log_power(spectrum, self.features), model_state)
+        if isinstance(min_gain, torch.Tensor):
+            min_gain = min_gain.unsqueeze(-1)  # [B, 1, 1] for [B, T, F]
+        if self.queue_frames:
             spec_queue = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)
-            spectrum, spec_queue = spec_queue[:, 0], spec_queue[:, 1:]
-        gains = torch.clamp(gains, min=min_gain) if not isinstance(min_gain, float) or min_gain > 0 else gains
-        return synthesis(spectrum * gains, self.window), model_state, spec_queue
+            spectra = spec_queue[:, : self.filter_history_frames + 1]  # [B, H + 1, F]
+            spec_queue = spec_queue[:, 1:]
+        else:
+            spectra = spectrum.unsqueeze(1)
+        enhanced = self.model.apply_output(spectra, output.unsqueeze(1), min_gain)[:, 0]
+        return synthesis(enhanced, self.window), model_state, spec_queue
 
     # ------------------------------------------------------------------ offline path
     def total_frames(self, n_samples: int) -> int:
@@ -129,16 +139,17 @@ class Enhancer:
         spectrum = analysis(frames, self.window)  # [1, T, F]
         features = log_power(spectrum, self.features)
         state = self.model.initial_state(1)
-        gain_blocks = []
+        output_blocks = []
         for start in range(0, n_frames, _OFFLINE_BLOCK_FRAMES):
-            gains, state = self.model(features[:, start : start + _OFFLINE_BLOCK_FRAMES], state)
-            gain_blocks.append(gains)
-        gains = torch.cat(gain_blocks, dim=1)[:, self.lookahead_frames :]  # gain of frame j at index j
-        min_gain = min_gain_from_db(attenuation_limit_db)
-        if min_gain > 0:
-            gains = torch.clamp(gains, min=min_gain)
+            output, state = self.model(features[:, start : start + _OFFLINE_BLOCK_FRAMES], state)
+            output_blocks.append(output)
+        output = torch.cat(output_blocks, dim=1)[:, self.lookahead_frames :]  # frame j's at index j
         spectrum = spectrum[:, : n_frames - self.lookahead_frames]
-        out = overlap_add(synthesis(spectrum * gains, self.window), self.hop)[0]
+        history = spectrum.new_zeros(1, self.filter_history_frames, self.n_bins)
+        enhanced = self.model.apply_output(
+            torch.cat([history, spectrum], dim=1), output, min_gain_from_db(attenuation_limit_db)
+        )
+        out = overlap_add(synthesis(enhanced, self.window), self.hop)[0]
         # out[0] is input sample -hop (the first frame starts half a window before the signal).
         return out[self.hop : self.hop + n_samples].numpy().copy()
 

@@ -186,8 +186,8 @@ def step_streams(streams: Sequence[Stream]) -> int:
     for i, stream in enumerate(active):
         stream._take_frame_into(frames_np[i])
     model_state = torch.cat([s.model_state for s in active])
-    lookahead = enhancer.lookahead_frames > 0
-    if lookahead:
+    queued = enhancer.queue_frames > 0
+    if queued:
         spec_queue = torch.cat([s.spec_queue for s in active])
     else:
         spec_queue = active[0].spec_queue.expand(n, -1, -1)  # [n, 0, F]: nothing to gather
@@ -200,7 +200,7 @@ def step_streams(streams: Sequence[Stream]) -> int:
     )
     out_np = out.numpy()
     states = model_state.split(1)
-    queues = spec_queue.split(1) if lookahead else None
+    queues = spec_queue.split(1) if queued else None
     for i, stream in enumerate(active):
         stream.model_state = states[i]
         if queues is not None:

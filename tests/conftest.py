@@ -20,6 +20,9 @@ TINY_ARCHS = {
     "gru": RecurrentConfig(cell="gru", hidden_size=24, num_layers=2, dropout=0.0),
     "lstm": RecurrentConfig(cell="lstm", hidden_size=16, num_layers=2, dropout=0.0),
     "rnn": RecurrentConfig(cell="rnn", hidden_size=16, num_layers=1, dropout=0.0),
+    "gru-deep-filter": RecurrentConfig(
+        cell="gru", hidden_size=16, num_layers=1, dropout=0.0, deep_filter_frames=3, deep_filter_bins=40
+    ),
     "dnn": SplicedConfig(past_frames=3, future_frames=0, hidden_sizes=(32,), dropout=0.0),
     "dnn-lookahead": SplicedConfig(past_frames=2, future_frames=2, label_frames=1, hidden_sizes=(32,)),
     "dnn-noise-aware": SplicedConfig(
@@ -30,7 +33,12 @@ TINY_ARCHS = {
 
 def tiny_model(kind: str, seed: int = 0) -> GainModel:
     torch.manual_seed(seed)
-    return build_model(FeatureConfig(), TINY_ARCHS[kind]).eval()
+    model = build_model(FeatureConfig(), TINY_ARCHS[kind]).eval()
+    head = getattr(model, "filter_layer", None)
+    if head is not None:
+        # a deep filter head starts at zero (inert); randomise it so tests exercise the filter
+        torch.nn.init.normal_(head.weight, std=0.5)
+    return model
 
 
 def speech_like(

@@ -49,9 +49,11 @@ def test_gains_are_in_unit_interval_and_shapes(kind):
     model = tiny_model(kind)
     with torch.inference_mode():
         gains, state = model(_features(2, 10) * 5, model.initial_state(2))
-    assert gains.shape == (2, 10, 161)
+    assert gains.shape == (2, 10, model.output_size)
     assert state.shape == (2, model.state_size)
-    assert gains.min() >= 0 and gains.max() <= 1
+    assert gains[..., :161].min() >= 0 and gains[..., :161].max() <= 1
+    # a deep filter's coefficients (after the gains) are bounded by tanh
+    assert torch.all(gains[..., 161:].abs() < 1)
 
 
 def test_latency_accounts_for_lookahead():
@@ -107,3 +109,55 @@ def test_noise_floor_tracks_noise_and_rises_no_faster_than_its_limit():
     assert abs((floor_db(louder) - settled).mean() - 10) < 1
     quieter = torch.cat([log_pow, log_pow - math.log(100)], dim=1)  # -20 dB
     assert (floor_db(quieter[:, : frames + 10]) - settled).mean() < -12
+
+
+def test_deep_filter_is_gains_plus_a_complex_fir_over_past_frames():
+    """``apply_output`` against the filter written out longhand, bin by bin and tap by tap."""
+    model = tiny_model("gru-deep-filter")
+    taps, low, history = model.filter_frames, model.filter_bins, model.filter_history_frames
+    g = torch.Generator().manual_seed(2)
+    frames = 7
+    spectra = torch.complex(
+        torch.randn(2, history + frames, 161, generator=g), torch.randn(2, history + frames, 161, generator=g)
+    )
+    with torch.inference_mode():
+        output, _ = model(_features(2, frames), model.initial_state(2))
+        enhanced = model.apply_output(spectra, output)
+    coefs = output[..., 161:].reshape(2, frames, taps, low, 2)
+    for b in range(2):
+        for t in range(frames):
+            current = spectra[b, history + t]
+            expected = current * output[b, t, :161]
+            for k in range(taps):
+                c = torch.complex(coefs[b, t, k, :, 0], coefs[b, t, k, :, 1])
+                expected[:low] += c * spectra[b, history + t - k, :low]
+            torch.testing.assert_close(enhanced[b, t], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_deep_filter_head_starts_inert():
+    """A deep filter added to a plain model changes nothing until it is trained."""
+    plain = tiny_model("gru")
+    arch = plain.arch.model_copy(update={"deep_filter_frames": 2, "deep_filter_bins": 50})
+    filtered = build_model(FeatureConfig(), arch).eval()
+    missing, unexpected = filtered.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == ["filter_layer.bias", "filter_layer.weight"]
+    spectra = torch.randn(1, 1 + 20, 161, dtype=torch.complex64)
+    with torch.inference_mode():
+        plain_out, _ = plain(_features(1, 20), plain.initial_state(1))
+        filtered_out, _ = filtered(_features(1, 20), filtered.initial_state(1))
+    assert torch.equal(filtered_out[..., :161], plain_out)
+    assert torch.equal(filtered.apply_output(spectra, filtered_out), spectra[:, 1:] * plain_out)
+
+
+def test_deep_filter_attenuation_limit_floors_each_bin_magnitude():
+    model = tiny_model("gru-deep-filter")
+    spectra = torch.randn(1, 2 + 30, 161, dtype=torch.complex64)
+    with torch.inference_mode():
+        output, _ = model(_features(1, 30), model.initial_state(1))
+        free = model.apply_output(spectra, output)
+        limited = model.apply_output(spectra, output, min_gain=0.5)
+    floor = 0.5 * spectra[:, 2:].abs()
+    assert torch.all(limited.abs() >= floor * (1 - 1e-5))
+    # bins already above the floor are left alone, phase included
+    above = free.abs() >= floor
+    assert torch.equal(limited[above], free[above]) and not above.all()

@@ -200,6 +200,35 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
     third_meta.provenance.extra["init_from"]["init_from"]["val_speech_licences"] = {"CC-BY-NC-SA-4.0": 3}
     assert "do NOT allow commercial use: CC-BY-NC-SA-4.0" in model_card(third_meta)
 
+    # the one partial start allowed: a deep filter on top of a model without one. Its head
+    # starts at zero, so the filtered model enhances exactly as the plain one did.
+    filtered = train(
+        load_config(
+            config,
+            {
+                "init_weights": str(first.export_json),
+                "output_dir": str(tmp_path / "filtered"),
+                "max_steps": 1,
+                "optim": {"lr": 1e-12, "warmup_steps": 0, "weight_decay": 0.0},
+                "architecture": {
+                    "family": "recurrent",
+                    "cell": "gru",
+                    "hidden_size": 16,
+                    "num_layers": 1,
+                    "deep_filter_frames": 3,
+                    "deep_filter_bins": 32,
+                },
+            },
+        ),
+        progress=False,
+    )
+    filtered_model = load_weights(filtered.export_json)[0]
+    assert filtered_model.filter_history_frames == 2
+    noisy = speech_like(0.5, seed=4)
+    np.testing.assert_allclose(
+        Enhancer(filtered_model).enhance(noisy), Enhancer(start).enhance(noisy), atol=1e-6
+    )
+
     # a starting point built differently is refused, not half loaded
     with pytest.raises(ValueError, match="other features or architecture"):
         train(

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from hush.models import GainModel, Provenance, build_model, load_weights, save_weights
+from hush.models.config import ArchitectureConfig, RecurrentConfig
 from hush.models.features import analysis, frame_signal, log_power, sqrt_hann_window
 
 from .config import LossConfig, TrainConfig
@@ -82,11 +83,36 @@ def sequence_loss(
     noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
     base = model.module if isinstance(model, DistributedDataParallel) else model
     state = base.initial_state(noisy.shape[0]).to(noisy.device)
-    gains, _ = model(log_power(noisy_spec, cfg.features), state)
+    output, _ = model(log_power(noisy_spec, cfg.features), state)
     lookahead = base.lookahead_frames
     frames = noisy_spec.shape[1] - lookahead
-    estimate = noisy_spec[:, :frames] * gains[:, lookahead:].float()
+    estimate = base.apply_output(
+        _with_history(noisy_spec, base)[:, : base.filter_history_frames + frames], output[:, lookahead:]
+    )
     return compressed_spectral_loss(estimate, clean_spec[:, :frames], cfg.loss), estimate
+
+
+def _with_history(spec: torch.Tensor, model: GainModel) -> torch.Tensor:
+    """``[B, T, F]`` spectra with the model's filter history (zeros before the signal) in front."""
+    return torch.cat([spec.new_zeros(spec.shape[0], model.filter_history_frames, spec.shape[2]), spec], dim=1)
+
+
+def _same_but_deep_filter(source: ArchitectureConfig, target: ArchitectureConfig) -> bool:
+    """True when ``target`` is ``source``, or ``source`` (without a deep filter) plus one."""
+    if source == target:
+        return True
+    return (
+        isinstance(source, RecurrentConfig)
+        and isinstance(target, RecurrentConfig)
+        and source.deep_filter_frames == 0
+        and source.model_copy(
+            update={
+                "deep_filter_frames": target.deep_filter_frames,
+                "deep_filter_bins": target.deep_filter_bins,
+            }
+        )
+        == target
+    )
 
 
 def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
@@ -95,11 +121,15 @@ def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
 
     Returns what the exported provenance records about the starting point."""
     source, meta = load_weights(cfg.init_weights)
-    if meta.features != cfg.features or meta.architecture != cfg.architecture:
+    if meta.features != cfg.features or not _same_but_deep_filter(meta.architecture, cfg.architecture):
         raise ValueError(
             f"init_weights {cfg.init_weights} has other features or architecture than this config"
         )
-    model.load_state_dict(source.state_dict())
+    # The one partial load allowed: a deep filter added to a model without one. Its head
+    # starts at zero (see RecurrentDenoiser), so the result still reproduces the source.
+    missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
+    if unexpected or any(not key.startswith("filter_layer.") for key in missing):
+        raise ValueError(f"init_weights {cfg.init_weights}: unexpected {unexpected}, missing {missing}")
     return {
         "path": str(cfg.init_weights),
         "weights_sha256": meta.weights_sha256,
@@ -369,21 +399,22 @@ def _tbptt_backward(
     features = log_power(noisy_spec, cfg.features)
     lookahead = model.lookahead_frames
     state = model.initial_state(noisy.shape[0]).to(noisy.device)
-    gains_all = []
+    padded_spec = _with_history(noisy_spec, model)
+    history = model.filter_history_frames
     total_frames = noisy_spec.shape[1]
     chunk = cfg.tbptt_frames
     n_chunks = math.ceil(total_frames / chunk)
     value = 0.0
     for start in range(0, total_frames, chunk):
-        gains, state = train_model(features[:, start : start + chunk], state.detach())
-        gains_all.append(gains.detach())
+        output, state = train_model(features[:, start : start + chunk], state.detach())
         # output index t is the gain of frame t - lookahead
         first = start - lookahead
         lo = max(first, 0)
-        hi = first + gains.shape[1]
+        hi = first + output.shape[1]
         if hi <= lo:
             continue
-        estimate = noisy_spec[:, lo:hi] * gains[:, lo - first :].float()
+        # frame j sits at padded index j + history; the filter reads the history before lo
+        estimate = model.apply_output(padded_spec[:, lo : hi + history], output[:, lo - first :])
         loss = compressed_spectral_loss(estimate, clean_spec[:, lo:hi], cfg.loss) / n_chunks
         loss = loss + weight_penalty(model, cfg.optim.l1, cfg.optim.l2) / n_chunks
         loss.backward()
