@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .config import RecurrentConfig, SplicedConfig
-from .features import FeatureConfig
+from .features import FeatureConfig, log_power
 
 
 class GainModel(nn.Module):
@@ -50,9 +50,30 @@ class GainModel(nn.Module):
         raise NotImplementedError
 
     @property
+    def input_size(self) -> int:
+        """Columns of one frame's input: ``F`` log powers, then whatever else the model reads."""
+        return self.n_bins
+
+    def input_features(self, spectra: torch.Tensor) -> torch.Tensor:
+        """The model's input for ``T`` frames.
+
+        Args:
+            spectra: ``[B, H + T, F]`` complex, laid out as for ``apply_output``: the
+                ``H = filter_history_frames`` spectra before the first frame, then the frames.
+        Returns:
+            ``[B, T, input_size]`` real; here the log power of each frame.
+        """
+        return log_power(spectra[:, self.filter_history_frames :], self.features)
+
+    @property
     def output_size(self) -> int:
         """Columns of one frame's output: ``F`` gains, then whatever else the model emits."""
         return self.n_bins
+
+    @property
+    def input_layout(self) -> str:
+        """The input's columns in words, for exported graphs' metadata."""
+        return f"log_power[{self.n_bins}]"
 
     @property
     def output_layout(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RecurrentConfig(BaseModel):
@@ -33,6 +33,20 @@ class RecurrentConfig(BaseModel):
         ),
     )
     deep_filter_bins: int = Field(96, ge=1, le=4096, description="Lowest bins the deep filter covers.")
+    phase_features: bool = Field(
+        False,
+        description=(
+            "Also feed the model cos and sin of each filtered bin's phase advance since the "
+            "previous frame: the local frequency a deep filter must know to add frames coherently, "
+            "which log power does not carry. Needs deep_filter_frames >= 2."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _phase_needs_history(self) -> RecurrentConfig:
+        if self.phase_features and self.deep_filter_frames < 2:
+            raise ValueError("phase_features needs deep_filter_frames >= 2 (a previous spectrum)")
+        return self
 
 
 class SplicedConfig(BaseModel):

@@ -4,7 +4,8 @@ The graph is stateless (silero-vad's pattern): ``(features [B, F], state [B, S])
 (gains [B, F], next_state [B, S])``; whoever runs it keeps the state between calls. A model
 with a deep filter names its first output ``gains_and_filter`` instead: ``[B, output_size]``,
 the gains then the filter coefficients, laid out as ``hush_output_layout`` says; applying
-them needs the last ``hush_filter_history_frames`` spectra, which the caller keeps. The
+them needs the last ``hush_filter_history_frames`` spectra, which the caller keeps. With
+phase features the input is ``[B, input_size]`` as ``hush_input_layout`` says. The
 weight file's JSON is embedded in the model's metadata so that DSP settings travel with
 the graph. ``verify_onnx`` runs onnxruntime against torch over a sequence of frames,
 as DeepFilterNet's export script does.
@@ -43,7 +44,7 @@ def export_onnx(model: GainModel, path: Path | str, metadata: WeightMetadata | N
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    features = torch.zeros(2, model.n_bins)
+    features = torch.zeros(2, model.input_size)
     state = model.initial_state(2)
     output_name = "gains" if model.output_size == model.n_bins else "gains_and_filter"
     with warnings.catch_warnings():
@@ -66,6 +67,7 @@ def export_onnx(model: GainModel, path: Path | str, metadata: WeightMetadata | N
         "hush_lookahead_frames": str(model.lookahead_frames),
         "hush_filter_history_frames": str(model.filter_history_frames),
         "hush_output_layout": model.output_layout,
+        "hush_input_layout": model.input_layout,
         "hush_initial_state": json.dumps(model.initial_state(1)[0].tolist()),
     }
     if metadata is not None:
@@ -94,7 +96,7 @@ def verify_onnx(
     worst = 0.0
     with torch.inference_mode():
         for _ in range(frames):
-            feats = torch.randn(batch, model.n_bins, generator=generator) * 3.0 - 8.0
+            feats = torch.randn(batch, model.input_size, generator=generator) * 3.0 - 8.0
             gains_torch, state_torch = model.step(feats, state_torch)
             gains_onnx, state_onnx = session.run(None, {"features": feats.numpy(), "state": state_onnx})
             worst = max(

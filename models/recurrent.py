@@ -13,7 +13,7 @@ from torch import nn
 
 from .base import GainModel
 from .config import RecurrentConfig
-from .features import FeatureConfig, running_mean_normalize
+from .features import FeatureConfig, log_power, running_mean_normalize
 
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 # Weight matrices per cell: the plain unit has one (h_t = tanh(U x_t + W h_{t-1} + b)),
@@ -28,6 +28,9 @@ class RecurrentDenoiser(GainModel):
     emits complex coefficients ``c[k, f]`` for the lowest ``D = deep_filter_bins`` bins and the
     enhanced spectrum there is ``g[f] X_t[f] + sum_k c[k, f] X_{t-k}[f]``. The head starts at
     zero, so a deep filter added to a trained gain model starts out reproducing it exactly.
+    With ``phase_features`` the input also holds each filtered bin's phase advance since the
+    previous frame (``input_features``); those input columns start at zero too
+    (``load_plain_weights``).
 
     State layout of one stream (``[state_size]``): the running feature mean ``[F]``, then
     the hidden state ``[layers, H]``, then for an LSTM the cell state ``[layers, H]``.
@@ -37,7 +40,10 @@ class RecurrentDenoiser(GainModel):
         super().__init__(features)
         self.arch = arch
         hidden = arch.hidden_size
-        self.input_layer = nn.Linear(self.n_bins, hidden)
+        self.filter_frames = arch.deep_filter_frames
+        self.filter_bins = min(arch.deep_filter_bins, self.n_bins)
+        self.phase_features = arch.phase_features
+        self.input_layer = nn.Linear(self.input_size, hidden)
         self.rnn = _RNN_CLASSES[arch.cell](
             hidden,
             hidden,
@@ -48,8 +54,6 @@ class RecurrentDenoiser(GainModel):
         self.dropout = nn.Dropout(arch.dropout)
         self.hidden_layer = nn.Linear(hidden, hidden)
         self.output_layer = nn.Linear(hidden, self.n_bins)
-        self.filter_frames = arch.deep_filter_frames
-        self.filter_bins = min(arch.deep_filter_bins, self.n_bins)
         self.filter_layer: nn.Linear | None = None
         if self.filter_frames:
             if arch.deep_filter_bins > self.n_bins:
@@ -64,8 +68,51 @@ class RecurrentDenoiser(GainModel):
         return self.n_bins + self._n_hidden_tensors * self.arch.num_layers * self.arch.hidden_size
 
     @property
+    def input_size(self) -> int:
+        return self.n_bins + (2 * self.filter_bins if self.phase_features else 0)
+
+    def input_features(self, spectra: torch.Tensor) -> torch.Tensor:
+        """Log power ``[F]``, then with ``phase_features`` the unit phasor of each filtered
+        bin's advance since the previous frame, ``X_t conj(X_{t-1}) / |.|``: cos ``[D]``,
+        sin ``[D]`` (0 where either frame is silent)."""
+        history = self.filter_history_frames
+        log_pow = log_power(spectra[:, history:], self.features)
+        if not self.phase_features:
+            return log_pow
+        low = spectra[..., : self.filter_bins]
+        advance = low[:, history:] * low[:, history - 1 : -1].conj()
+        advance = advance / (advance.abs() + 1e-20)
+        return torch.cat([log_pow, advance.real, advance.imag], dim=-1)
+
+    def load_plain_weights(self, plain_state: dict[str, torch.Tensor]) -> None:
+        """Start from the weights of the same model without a deep filter: its extra input
+        columns and its filter head stay zero, so it reproduces that model exactly."""
+        own = self.state_dict()
+        state = dict(plain_state)
+        weight = state.get("input_layer.weight")
+        if weight is not None and weight.shape[0] == own["input_layer.weight"].shape[0]:
+            widened = torch.zeros_like(own["input_layer.weight"])
+            widened[:, : weight.shape[1]] = weight
+            state["input_layer.weight"] = widened
+        missing = sorted(set(own) - set(state))
+        wrong = sorted(k for k, v in state.items() if k not in own or own[k].shape != v.shape)
+        if wrong or any(not key.startswith("filter_layer.") for key in missing):
+            raise ValueError(f"not this model without a deep filter: mismatched {wrong}, missing {missing}")
+        self.load_state_dict(state, strict=False)
+        if self.filter_layer is not None:
+            nn.init.zeros_(self.filter_layer.weight)
+            nn.init.zeros_(self.filter_layer.bias)
+
+    @property
     def output_size(self) -> int:
         return self.n_bins + self.filter_frames * self.filter_bins * 2
+
+    @property
+    def input_layout(self) -> str:
+        if not self.phase_features:
+            return super().input_layout
+        low = self.filter_bins
+        return f"log_power[{self.n_bins}] then cos[{low}], sin[{low}] of the phase advance"
 
     @property
     def output_layout(self) -> str:
@@ -101,13 +148,17 @@ class RecurrentDenoiser(GainModel):
         batch = mean.shape[0]
         return torch.cat([mean, stacked.permute(2, 0, 1, 3).reshape(batch, -1)], dim=1)
 
-    def forward(self, log_pow: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``log_pow [B, T, F]``, ``state [B, S]`` -> ``output [B, T, output_size]``, new state.
+    def forward(self, inputs: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``inputs [B, T, input_size]`` (see ``input_features``), ``state [B, S]`` ->
+        ``output [B, T, output_size]``, new state.
 
         ``output`` is the gains ``[F]`` in [0, 1], then with a deep filter its coefficients,
         ``[N, D, 2]`` (tap, bin, real/imaginary) flattened, each in (-1, 1)."""
         mean, rnn_state = self._split_state(state)
-        normalized, mean = running_mean_normalize(log_pow, mean, self.features.norm_alpha)
+        # only the log powers need their running mean removed; phasors are already unit-scale
+        normalized, mean = running_mean_normalize(inputs[..., : self.n_bins], mean, self.features.norm_alpha)
+        if self.phase_features:
+            normalized = torch.cat([normalized, inputs[..., self.n_bins :]], dim=-1)
         x = torch.relu(self.input_layer(normalized))
         if self.training or torch.onnx.is_in_onnx_export():
             x, rnn_state = self.rnn(x, rnn_state)
@@ -167,4 +218,4 @@ class RecurrentDenoiser(GainModel):
         head = hidden * self.output_size
         # a complex multiply-add is 4 real ones, per tap and filtered bin
         filtering = 4 * self.filter_frames * self.filter_bins
-        return self.n_bins * hidden + rnn + hidden * hidden + head + filtering
+        return self.input_size * hidden + rnn + hidden * hidden + head + filtering

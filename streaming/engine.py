@@ -23,7 +23,6 @@ from hush.models import GainModel
 from hush.models.features import (
     analysis,
     frame_signal,
-    log_power,
     overlap_add,
     sqrt_hann_window,
     synthesis,
@@ -99,15 +98,18 @@ class Enhancer:
             ``[B, win]`` windowed output frames to overlap-add, new model state, new queue.
         """
         spectrum = analysis(frames, self.window)
-        output, model_state = self.model.step(log_power(spectrum, self.features), model_state)
+        if self.queue_frames:
+            queued = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)  # [B, H + L + 1, F]
+            spec_queue = queued[:, 1:]
+        else:
+            queued = spectrum.unsqueeze(1)
+        # the model reads the newest frame (and the H before it), and its output enhances
+        # the frame L steps older (with the H before that)
+        inputs = self.model.input_features(queued[:, self.lookahead_frames :])[:, 0]
+        output, model_state = self.model.step(inputs, model_state)
         if isinstance(min_gain, torch.Tensor):
             min_gain = min_gain.unsqueeze(-1)  # [B, 1, 1] for [B, T, F]
-        if self.queue_frames:
-            spec_queue = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)
-            spectra = spec_queue[:, : self.filter_history_frames + 1]  # [B, H + 1, F]
-            spec_queue = spec_queue[:, 1:]
-        else:
-            spectra = spectrum.unsqueeze(1)
+        spectra = queued[:, : self.filter_history_frames + 1]
         enhanced = self.model.apply_output(spectra, output.unsqueeze(1), min_gain)[:, 0]
         return synthesis(enhanced, self.window), model_state, spec_queue
 
@@ -137,18 +139,17 @@ class Enhancer:
         padded[:n_samples] = audio
         frames = frame_signal(torch.from_numpy(padded).unsqueeze(0), self.features)  # [1, T, win]
         spectrum = analysis(frames, self.window)  # [1, T, F]
-        features = log_power(spectrum, self.features)
+        history = spectrum.new_zeros(1, self.filter_history_frames, self.n_bins)
+        spectrum = torch.cat([history, spectrum], dim=1)  # [1, H + T, F]: zeros before the signal
+        features = self.model.input_features(spectrum)
         state = self.model.initial_state(1)
         output_blocks = []
         for start in range(0, n_frames, _OFFLINE_BLOCK_FRAMES):
             output, state = self.model(features[:, start : start + _OFFLINE_BLOCK_FRAMES], state)
             output_blocks.append(output)
         output = torch.cat(output_blocks, dim=1)[:, self.lookahead_frames :]  # frame j's at index j
-        spectrum = spectrum[:, : n_frames - self.lookahead_frames]
-        history = spectrum.new_zeros(1, self.filter_history_frames, self.n_bins)
-        enhanced = self.model.apply_output(
-            torch.cat([history, spectrum], dim=1), output, min_gain_from_db(attenuation_limit_db)
-        )
+        spectrum = spectrum[:, : self.filter_history_frames + n_frames - self.lookahead_frames]
+        enhanced = self.model.apply_output(spectrum, output, min_gain_from_db(attenuation_limit_db))
         out = overlap_add(synthesis(enhanced, self.window), self.hop)[0]
         # out[0] is input sample -hop (the first frame starts half a window before the signal).
         return out[self.hop : self.hop + n_samples].numpy().copy()

@@ -21,7 +21,13 @@ TINY_ARCHS = {
     "lstm": RecurrentConfig(cell="lstm", hidden_size=16, num_layers=2, dropout=0.0),
     "rnn": RecurrentConfig(cell="rnn", hidden_size=16, num_layers=1, dropout=0.0),
     "gru-deep-filter": RecurrentConfig(
-        cell="gru", hidden_size=16, num_layers=1, dropout=0.0, deep_filter_frames=3, deep_filter_bins=40
+        cell="gru",
+        hidden_size=16,
+        num_layers=1,
+        dropout=0.0,
+        deep_filter_frames=3,
+        deep_filter_bins=40,
+        phase_features=True,
     ),
     "dnn": SplicedConfig(past_frames=3, future_frames=0, hidden_sizes=(32,), dropout=0.0),
     "dnn-lookahead": SplicedConfig(past_frames=2, future_frames=2, label_frames=1, hidden_sizes=(32,)),

@@ -7,15 +7,15 @@ from conftest import TINY_ARCHS, tiny_model
 from hush.models import FeatureConfig, RecurrentConfig, build_model
 
 
-def _features(batch, frames, seed=0):
+def _features(batch, frames, seed=0, width=161):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, frames, 161, generator=g) * 3 - 8
+    return torch.randn(batch, frames, width, generator=g) * 3 - 8
 
 
 @pytest.mark.parametrize("kind", list(TINY_ARCHS))
 def test_step_api_equals_sequence_api_one_stream(kind):
     model = tiny_model(kind)
-    feats = _features(1, 60)
+    feats = _features(1, 60, width=model.input_size)
     with torch.inference_mode():
         seq_gains, seq_state = model(feats, model.initial_state(1))
         state = model.initial_state(1)
@@ -31,7 +31,7 @@ def test_step_api_equals_sequence_api_one_stream(kind):
 def test_step_api_batch_of_independent_streams(kind):
     """A batch of streams stepped together equals each stream run alone."""
     model = tiny_model(kind)
-    feats = _features(4, 40, seed=1)
+    feats = _features(4, 40, seed=1, width=model.input_size)
     with torch.inference_mode():
         alone = [model(feats[i : i + 1], model.initial_state(1))[0] for i in range(4)]
         state = model.initial_state(4)
@@ -48,7 +48,7 @@ def test_step_api_batch_of_independent_streams(kind):
 def test_gains_are_in_unit_interval_and_shapes(kind):
     model = tiny_model(kind)
     with torch.inference_mode():
-        gains, state = model(_features(2, 10) * 5, model.initial_state(2))
+        gains, state = model(_features(2, 10, width=model.input_size) * 5, model.initial_state(2))
     assert gains.shape == (2, 10, model.output_size)
     assert state.shape == (2, model.state_size)
     assert gains[..., :161].min() >= 0 and gains[..., :161].max() <= 1
@@ -121,7 +121,7 @@ def test_deep_filter_is_gains_plus_a_complex_fir_over_past_frames():
         torch.randn(2, history + frames, 161, generator=g), torch.randn(2, history + frames, 161, generator=g)
     )
     with torch.inference_mode():
-        output, _ = model(_features(2, frames), model.initial_state(2))
+        output, _ = model(model.input_features(spectra), model.initial_state(2))
         enhanced = model.apply_output(spectra, output)
     coefs = output[..., 161:].reshape(2, frames, taps, low, 2)
     for b in range(2):
@@ -137,23 +137,45 @@ def test_deep_filter_is_gains_plus_a_complex_fir_over_past_frames():
 def test_deep_filter_head_starts_inert():
     """A deep filter added to a plain model changes nothing until it is trained."""
     plain = tiny_model("gru")
-    arch = plain.arch.model_copy(update={"deep_filter_frames": 2, "deep_filter_bins": 50})
+    arch = plain.arch.model_copy(
+        update={"deep_filter_frames": 2, "deep_filter_bins": 50, "phase_features": True}
+    )
     filtered = build_model(FeatureConfig(), arch).eval()
-    missing, unexpected = filtered.load_state_dict(plain.state_dict(), strict=False)
-    assert not unexpected and sorted(missing) == ["filter_layer.bias", "filter_layer.weight"]
+    torch.nn.init.normal_(filtered.filter_layer.weight)  # load_plain_weights must zero it
+    filtered.load_plain_weights(plain.state_dict())
     spectra = torch.randn(1, 1 + 20, 161, dtype=torch.complex64)
     with torch.inference_mode():
-        plain_out, _ = plain(_features(1, 20), plain.initial_state(1))
-        filtered_out, _ = filtered(_features(1, 20), filtered.initial_state(1))
-    assert torch.equal(filtered_out[..., :161], plain_out)
-    assert torch.equal(filtered.apply_output(spectra, filtered_out), spectra[:, 1:] * plain_out)
+        inputs = filtered.input_features(spectra)
+        assert inputs.shape == (1, 20, 161 + 2 * 50)
+        plain_out, _ = plain(plain.input_features(spectra[:, 1:]), plain.initial_state(1))
+        filtered_out, _ = filtered(inputs, filtered.initial_state(1))
+    torch.testing.assert_close(filtered_out[..., :161], plain_out, atol=1e-6, rtol=0)
+    assert torch.equal(filtered_out[..., 161:], torch.zeros(1, 20, 2 * 2 * 50))
+    torch.testing.assert_close(
+        filtered.apply_output(spectra, filtered_out), spectra[:, 1:] * plain_out, atol=1e-6, rtol=0
+    )
+    with pytest.raises(ValueError, match="without a deep filter"):
+        filtered.load_plain_weights(tiny_model("lstm").state_dict())
+
+
+def test_phase_features_are_the_unit_phase_advance_of_the_filtered_bins():
+    model = tiny_model("gru-deep-filter")
+    # a pure tone at bin 5's centre frequency advances by pi * 5 radians per 10 ms hop
+    spectra = torch.zeros(1, 2 + 4, 161, dtype=torch.complex64)
+    spectra[0, :, 5] = torch.polar(torch.ones(6), torch.arange(6) * torch.pi * 5 + 0.3)
+    inputs = model.input_features(spectra)
+    cos, sin = inputs[..., 161 : 161 + 40], inputs[..., 161 + 40 :]
+    torch.testing.assert_close(cos[0, :, 5], torch.full((4,), -1.0), atol=1e-5, rtol=0)
+    torch.testing.assert_close(sin[0, :, 5], torch.zeros(4), atol=1e-5, rtol=0)
+    # silent bins (and the zero history before a signal) give zeros, not NaN
+    assert torch.equal(cos[0, :, 6], torch.zeros(4)) and torch.isfinite(inputs).all()
 
 
 def test_deep_filter_attenuation_limit_floors_each_bin_magnitude():
     model = tiny_model("gru-deep-filter")
     spectra = torch.randn(1, 2 + 30, 161, dtype=torch.complex64)
     with torch.inference_mode():
-        output, _ = model(_features(1, 30), model.initial_state(1))
+        output, _ = model(model.input_features(spectra), model.initial_state(1))
         free = model.apply_output(spectra, output)
         limited = model.apply_output(spectra, output, min_gain=0.5)
     floor = 0.5 * spectra[:, 2:].abs()

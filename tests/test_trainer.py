@@ -217,6 +217,7 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
                     "num_layers": 1,
                     "deep_filter_frames": 3,
                     "deep_filter_bins": 32,
+                    "phase_features": True,
                 },
             },
         ),

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from hush.models import GainModel, Provenance, build_model, load_weights, save_weights
 from hush.models.config import ArchitectureConfig, RecurrentConfig
-from hush.models.features import analysis, frame_signal, log_power, sqrt_hann_window
+from hush.models.features import analysis, frame_signal, sqrt_hann_window
 
 from .config import LossConfig, TrainConfig
 from .data import MixtureMaker, MixtureStream, licence_summary, list_audio, load_audio_files, validation_set
@@ -83,12 +83,11 @@ def sequence_loss(
     noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
     base = model.module if isinstance(model, DistributedDataParallel) else model
     state = base.initial_state(noisy.shape[0]).to(noisy.device)
-    output, _ = model(log_power(noisy_spec, cfg.features), state)
+    padded_spec = _with_history(noisy_spec, base)
+    output, _ = model(base.input_features(padded_spec), state)
     lookahead = base.lookahead_frames
     frames = noisy_spec.shape[1] - lookahead
-    estimate = base.apply_output(
-        _with_history(noisy_spec, base)[:, : base.filter_history_frames + frames], output[:, lookahead:]
-    )
+    estimate = base.apply_output(padded_spec[:, : base.filter_history_frames + frames], output[:, lookahead:])
     return compressed_spectral_loss(estimate, clean_spec[:, :frames], cfg.loss), estimate
 
 
@@ -109,6 +108,7 @@ def _same_but_deep_filter(source: ArchitectureConfig, target: ArchitectureConfig
             update={
                 "deep_filter_frames": target.deep_filter_frames,
                 "deep_filter_bins": target.deep_filter_bins,
+                "phase_features": target.phase_features,
             }
         )
         == target
@@ -125,11 +125,12 @@ def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
         raise ValueError(
             f"init_weights {cfg.init_weights} has other features or architecture than this config"
         )
-    # The one partial load allowed: a deep filter added to a model without one. Its head
-    # starts at zero (see RecurrentDenoiser), so the result still reproduces the source.
-    missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
-    if unexpected or any(not key.startswith("filter_layer.") for key in missing):
-        raise ValueError(f"init_weights {cfg.init_weights}: unexpected {unexpected}, missing {missing}")
+    if meta.architecture == cfg.architecture:
+        model.load_state_dict(source.state_dict())
+    else:
+        # The one partial load allowed: a deep filter added to a model without one. Its
+        # head and any new input columns start at zero, so it still reproduces the source.
+        model.load_plain_weights(source.state_dict())
     return {
         "path": str(cfg.init_weights),
         "weights_sha256": meta.weights_sha256,
@@ -396,10 +397,10 @@ def _tbptt_backward(
     """Truncated BPTT: run the sequence in chunks of ``tbptt_frames``, carrying the state
     forward but cutting the gradient at chunk borders; gradients of all chunks add up."""
     noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
-    features = log_power(noisy_spec, cfg.features)
+    padded_spec = _with_history(noisy_spec, model)
+    features = model.input_features(padded_spec)
     lookahead = model.lookahead_frames
     state = model.initial_state(noisy.shape[0]).to(noisy.device)
-    padded_spec = _with_history(noisy_spec, model)
     history = model.filter_history_frames
     total_frames = noisy_spec.shape[1]
     chunk = cfg.tbptt_frames
