@@ -147,12 +147,21 @@ def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
 
 
 def _git_commit() -> str:
+    """The commit the code came from, ``+dirty`` if tracked files differed from it."""
     try:
-        return subprocess.run(
+        commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    return f"{commit}+dirty" if changes else commit
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
@@ -234,6 +243,8 @@ def train(
         MixtureMaker(d, rate, val_speech, val_noise), d.val_mixtures, d.val_seed
     )
 
+    # read now, not at export: the checkout may move on during a long run
+    git_commit = _git_commit()
     model = build_model(cfg.features, cfg.architecture).to(device)
     init_from = _load_init_weights(model, cfg) if cfg.init_weights is not None else None
     optimizer = torch.optim.AdamW(
@@ -373,7 +384,7 @@ def train(
                 "total_steps": step,
                 "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
                 "world_size": ddp.world,
-                "git_commit": _git_commit(),
+                "git_commit": git_commit,
                 "init_from": init_from,
                 "config_file": config_file,
             },
