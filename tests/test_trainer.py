@@ -182,7 +182,11 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
     assert f"fine-tuned from stage 1: weights {start_meta.weights_sha256[:12]}" in card
     assert "stage 1 training licences: CC-BY-4.0, CC0" in card
 
-    # a third stage's card lists both earlier stages, newest first
+    # a third stage's card lists both earlier stages, newest first, with any selection note
+    # written into an export by hand (why that run was picked)
+    tuned_json = json.loads(tuned.export_json.read_text())
+    tuned_json["provenance"]["extra"]["selection_note"] = "picked on validation PESQ"
+    tuned.export_json.write_text(json.dumps(tuned_json))
     third = train(
         load_config(
             config,
@@ -194,6 +198,7 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
     assert f"fine-tuned from stage 2: weights {meta.weights_sha256[:12]}" in card
     assert f"which was fine-tuned from stage 1: weights {start_meta.weights_sha256[:12]}" in card
     assert card.index("stage 2:") < card.index("stage 1:")
+    assert "- stage 2 selection: picked on validation PESQ" in card
     assert "in every stage, carries a licence that allows commercial use" in card
     # a non-commercial file anywhere in the chain (here stage 1's validation set) is named
     third_meta = load_weights(third.export_json)[1]
@@ -223,8 +228,11 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
         ),
         progress=False,
     )
-    filtered_model = load_weights(filtered.export_json)[0]
+    filtered_model, filtered_meta = load_weights(filtered.export_json)
     assert filtered_model.filter_history_frames == 2
+    card = model_card(filtered_meta)
+    assert "complex deep filter over the current and 2 past spectra in the lowest 32 bins" in card
+    assert "phase advance since the previous frame in the lowest 32 bins" in card
     noisy = speech_like(0.5, seed=4)
     np.testing.assert_allclose(
         Enhancer(filtered_model).enhance(noisy), Enhancer(start).enhance(noisy), atol=1e-6

@@ -59,8 +59,21 @@ def model_card(meta: WeightMetadata) -> str:
             f"(rising at most {arch['noise_rise_db_per_s']} dB/s)"
             if arch.get("noise_aware")
             else ""
+        )
+        + (
+            f"; plus cos and sin of the phase advance since the previous frame in the lowest "
+            f"{arch['deep_filter_bins']} bins"
+            if arch.get("phase_features")
+            else ""
         ),
-        "- output: one gain in [0, 1] per frequency bin and frame",
+        "- output: one gain in [0, 1] per frequency bin and frame"
+        + (
+            f"; plus a complex deep filter over the current and {arch['deep_filter_frames'] - 1} past "
+            f"spectra in the lowest {arch['deep_filter_bins']} bins, added to the gained spectrum there "
+            "(past frames only: no added latency)"
+            if arch.get("deep_filter_frames")
+            else ""
+        ),
         f"- algorithmic latency: {meta.latency_ms:.1f} ms ({meta.latency_samples} samples)",
         "",
         "## Training data",
@@ -179,6 +192,8 @@ def _earlier_stage_lines(init_from: dict | None) -> list[str]:
         )
         if stage.get("run_history"):
             lines.append(f"- stage {number} history: {stage['run_history']}")
+        if stage.get("selection_note"):
+            lines.append(f"- stage {number} selection: {stage['selection_note']}")
         if stage.get("licences"):
             lines.append(f"- stage {number} training licences: {', '.join(stage['licences'])}")
         val = stage.get("val_speech_licences") or {}

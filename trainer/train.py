@@ -139,6 +139,7 @@ def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
         "train_minutes": meta.provenance.extra.get("train_minutes"),
         "config_file": meta.provenance.extra.get("config_file"),
         "run_history": meta.provenance.extra.get("run_history"),
+        "selection_note": meta.provenance.extra.get("selection_note"),
         "licences": meta.provenance.licences,
         "val_speech_licences": meta.provenance.extra.get("data", {}).get("val_speech_licences"),
         # the starting point's own starting point, so a card can list every stage of a chain
