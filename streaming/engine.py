@@ -23,6 +23,7 @@ from hush.models import GainModel
 from hush.models.features import (
     analysis,
     frame_signal,
+    log_power,
     overlap_add,
     sqrt_hann_window,
     synthesis,
@@ -65,6 +66,12 @@ class Enhancer:
         # the H past ones a deep filter reads. Both are zero before the signal starts.
         self.filter_history_frames = model.filter_history_frames
         self.queue_frames = self.lookahead_frames + self.filter_history_frames
+        self._gains_only = (
+            model.filter_history_frames == 0
+            and model.input_size == model.output_size == self.n_bins
+            and type(model).input_features is GainModel.input_features
+            and type(model).apply_output is GainModel.apply_output
+        )
         self.window = sqrt_hann_window(self.win)
         self.latency_samples = model.latency_samples
         self.latency_ms = 1000.0 * self.latency_samples / self.sample_rate
@@ -98,6 +105,8 @@ class Enhancer:
             ``[B, win]`` windowed output frames to overlap-add, new model state, new queue.
         """
         spectrum = analysis(frames, self.window)
+        if self._gains_only:
+            return self._process_gains_only(spectrum, model_state, spec_queue, min_gain)
         if self.queue_frames:
             queued = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)  # [B, H + L + 1, F]
             spec_queue = queued[:, 1:]
@@ -112,6 +121,23 @@ class Enhancer:
         spectra = queued[:, : self.filter_history_frames + 1]
         enhanced = self.model.apply_output(spectra, output.unsqueeze(1), min_gain)[:, 0]
         return synthesis(enhanced, self.window), model_state, spec_queue
+
+    def _process_gains_only(
+        self,
+        spectrum: torch.Tensor,
+        model_state: torch.Tensor,
+        spec_queue: torch.Tensor,
+        min_gain: torch.Tensor | float,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``process_frames`` for a model that reads log power and emits only gains: the
+        same numbers with fewer tensor views, since this runs every 10 ms for every stream."""
+        gains, model_state = self.model.step(log_power(spectrum, self.features), model_state)
+        if self.lookahead_frames:
+            spec_queue = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)
+            spectrum, spec_queue = spec_queue[:, 0], spec_queue[:, 1:]
+        if not isinstance(min_gain, float) or min_gain > 0:
+            gains = torch.clamp(gains, min=min_gain)
+        return synthesis(spectrum * gains, self.window), model_state, spec_queue
 
     # ------------------------------------------------------------------ offline path
     def total_frames(self, n_samples: int) -> int:
