@@ -183,7 +183,7 @@ class RecurrentDenoiser(GainModel):
         enhanced = current * output[..., : self.n_bins]
         coefs = output[..., self.n_bins :].reshape(batch, frames, n_taps, n_low, 2)
         coefs = torch.complex(coefs[..., 0], coefs[..., 1])  # [B, T, N, D]
-        # tap k of frame t reads frame t - k: a [B, T, N, D] view of the last N spectra
+        # tap k of frame t reads frame t - k: the last N spectra of each frame, [B, T, N, D]
         taps = torch.stack(
             [spectra[:, history - k : history - k + frames, :n_low] for k in range(n_taps)], dim=2
         )
