@@ -85,6 +85,13 @@ class GainModel(nn.Module):
         """Past spectra ``apply_output`` reads besides the frame itself (0: gains only)."""
         return 0
 
+    def with_filter_history(self, spectra: torch.Tensor) -> torch.Tensor:
+        """``[B, T, F]`` spectra of a signal from its start -> ``[B, H + T, F]`` with the
+        ``H = filter_history_frames`` zero spectra before the signal in front, the layout
+        ``input_features`` and ``apply_output`` read."""
+        history = spectra.new_zeros(spectra.shape[0], self.filter_history_frames, spectra.shape[2])
+        return torch.cat([history, spectra], dim=1)
+
     def apply_output(
         self, spectra: torch.Tensor, output: torch.Tensor, min_gain: torch.Tensor | float = 0.0
     ) -> torch.Tensor:

@@ -66,11 +66,10 @@ class Enhancer:
         # the H past ones a deep filter reads. Both are zero before the signal starts.
         self.filter_history_frames = model.filter_history_frames
         self.queue_frames = self.lookahead_frames + self.filter_history_frames
+        # A model that reads only log power and emits only gains (any model without a deep
+        # filter) gets the lean per-frame path.
         self._gains_only = (
-            model.filter_history_frames == 0
-            and model.input_size == model.output_size == self.n_bins
-            and type(model).input_features is GainModel.input_features
-            and type(model).apply_output is GainModel.apply_output
+            model.filter_history_frames == 0 and model.input_size == model.output_size == self.n_bins
         )
         self.window = sqrt_hann_window(self.win)
         self.latency_samples = model.latency_samples
@@ -165,8 +164,7 @@ class Enhancer:
         padded[:n_samples] = audio
         frames = frame_signal(torch.from_numpy(padded).unsqueeze(0), self.features)  # [1, T, win]
         spectrum = analysis(frames, self.window)  # [1, T, F]
-        history = spectrum.new_zeros(1, self.filter_history_frames, self.n_bins)
-        spectrum = torch.cat([history, spectrum], dim=1)  # [1, H + T, F]: zeros before the signal
+        spectrum = self.model.with_filter_history(spectrum)  # [1, H + T, F]
         features = self.model.input_features(spectrum)
         state = self.model.initial_state(1)
         output_blocks = []

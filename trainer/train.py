@@ -83,17 +83,12 @@ def sequence_loss(
     noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
     base = model.module if isinstance(model, DistributedDataParallel) else model
     state = base.initial_state(noisy.shape[0]).to(noisy.device)
-    padded_spec = _with_history(noisy_spec, base)
+    padded_spec = base.with_filter_history(noisy_spec)
     output, _ = model(base.input_features(padded_spec), state)
     lookahead = base.lookahead_frames
     frames = noisy_spec.shape[1] - lookahead
     estimate = base.apply_output(padded_spec[:, : base.filter_history_frames + frames], output[:, lookahead:])
     return compressed_spectral_loss(estimate, clean_spec[:, :frames], cfg.loss), estimate
-
-
-def _with_history(spec: torch.Tensor, model: GainModel) -> torch.Tensor:
-    """``[B, T, F]`` spectra with the model's filter history (zeros before the signal) in front."""
-    return torch.cat([spec.new_zeros(spec.shape[0], model.filter_history_frames, spec.shape[2]), spec], dim=1)
 
 
 def _same_but_deep_filter(source: ArchitectureConfig, target: ArchitectureConfig) -> bool:
@@ -409,7 +404,7 @@ def _tbptt_backward(
     """Truncated BPTT: run the sequence in chunks of ``tbptt_frames``, carrying the state
     forward but cutting the gradient at chunk borders; gradients of all chunks add up."""
     noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
-    padded_spec = _with_history(noisy_spec, model)
+    padded_spec = model.with_filter_history(noisy_spec)
     features = model.input_features(padded_spec)
     lookahead = model.lookahead_frames
     state = model.initial_state(noisy.shape[0]).to(noisy.device)
