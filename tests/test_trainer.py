@@ -159,19 +159,18 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
     first = train(load_config(config, {"max_steps": 10}), progress=False)
     start, start_meta = load_weights(first.export_json)
 
+    def frozen_start(output_dir, **overrides):
+        """One step at a negligible learning rate from ``first``: the weights stay as loaded."""
+        settings = {
+            "init_weights": str(first.export_json),
+            "output_dir": str(tmp_path / output_dir),
+            "max_steps": 1,
+            "optim": {"lr": 1e-12, "warmup_steps": 0, "weight_decay": 0.0},
+        }
+        return train(load_config(config, settings | overrides), progress=False)
+
     # zero steps of training after the warm start leave the weights as they were
-    tuned = train(
-        load_config(
-            config,
-            {
-                "init_weights": str(first.export_json),
-                "output_dir": str(tmp_path / "tuned"),
-                "max_steps": 1,
-                "optim": {"lr": 1e-12, "warmup_steps": 0, "weight_decay": 0.0},
-            },
-        ),
-        progress=False,
-    )
+    tuned = frozen_start("tuned")
     model, meta = load_weights(tuned.export_json)
     for name, value in start.state_dict().items():
         torch.testing.assert_close(model.state_dict()[name], value, atol=1e-6, rtol=0)
@@ -207,26 +206,17 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
 
     # the one partial start allowed: a deep filter on top of a model without one. Its head
     # starts at zero, so the filtered model enhances exactly as the plain one did.
-    filtered = train(
-        load_config(
-            config,
-            {
-                "init_weights": str(first.export_json),
-                "output_dir": str(tmp_path / "filtered"),
-                "max_steps": 1,
-                "optim": {"lr": 1e-12, "warmup_steps": 0, "weight_decay": 0.0},
-                "architecture": {
-                    "family": "recurrent",
-                    "cell": "gru",
-                    "hidden_size": 16,
-                    "num_layers": 1,
-                    "deep_filter_frames": 3,
-                    "deep_filter_bins": 32,
-                    "phase_features": True,
-                },
-            },
-        ),
-        progress=False,
+    filtered = frozen_start(
+        "filtered",
+        architecture={
+            "family": "recurrent",
+            "cell": "gru",
+            "hidden_size": 16,
+            "num_layers": 1,
+            "deep_filter_frames": 3,
+            "deep_filter_bins": 32,
+            "phase_features": True,
+        },
     )
     filtered_model, filtered_meta = load_weights(filtered.export_json)
     assert filtered_model.filter_history_frames == 2
