@@ -261,6 +261,30 @@ def train(
     )
 
 
+@app.command("val-pairs")
+def val_pairs(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML training config (see configs/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write clean/ and noisy/ into.")],
+    count: Annotated[int, typer.Option(min=1, help="Number of mixtures.")] = 60,
+    seconds: Annotated[float, typer.Option(min=0.5, help="Length of each mixture.")] = 6.0,
+    seed: Annotated[int, typer.Option(help="Mixing seed (not the config's val_seed).")] = 99,
+) -> None:
+    """Write validation mixtures as a pairs folder for `hush eval --pairs`: score models and
+    peers on validation data, which, unlike the test set, may guide choices."""
+    try:
+        from hush.trainer.config import load_config
+        from hush.trainer.val_pairs import write_validation_pairs
+    except ImportError as err:
+        _err(f"the trainer needs its extras: pip install 'hush[train]' ({err})")
+        raise typer.Exit(2) from None
+    try:
+        write_validation_pairs(load_config(config), out, count, seconds, seed)
+    except (OSError, ValueError) as err:
+        _err(str(err))
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {count} validation mixtures to {out} (clean/, noisy/, mixtures.csv)")
+
+
 @app.command()
 def publish(
     export_json: Annotated[

@@ -303,3 +303,46 @@ def test_distributed_training_with_torchrun(corpus, tmp_path):
     assert proc.stdout.count("best val loss") == 1  # only rank 0 reports
     _, meta = load_weights(tmp_path / "run" / "export" / "tiny.json")
     assert meta.provenance.extra["world_size"] == 2 and meta.provenance.steps in (10, 12)
+
+
+def test_val_pairs_writes_validation_mixtures_for_eval(corpus, tmp_path):
+    from hush.evaluation.pairs import find_pairs
+    from hush.trainer.data import list_audio, load_audio_files
+
+    # training folders that do not exist: the command must read only the validation ones
+    config = _write_config(corpus, tmp_path).read_text()
+    config = config.replace(str(corpus / "speech/train"), str(tmp_path / "missing")).replace(
+        str(corpus / "noise/train"), str(tmp_path / "missing")
+    )
+    (tmp_path / "val.toml").write_text(config)
+    out = tmp_path / "pairs"
+    args = ["val-pairs", "--config", str(tmp_path / "val.toml"), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--count", "3", "--seconds", "1.0", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    pairs = find_pairs(out)
+    assert [p.name for p in pairs] == ["val_0000.wav", "val_0001.wav", "val_0002.wav"]
+
+    # exactly the mixer's samples (float WAV, no requantisation), speech in every mixture
+    cfg = load_config(tmp_path / "val.toml")
+    d = cfg.data
+    speech = load_audio_files(list_audio(d.speech_val, d.manifest, d.allowed_licences, None), 16000)
+    noise = load_audio_files(list_audio(d.noise_val, d.manifest, d.allowed_licences, None), 16000)
+    mixing = d.model_copy(update={"segment_s": 1.0, "noise_only_prob": 0.0})
+    clean, noisy, snr = validation_set(MixtureMaker(mixing, 16000, speech, noise), 3, seed=5)
+    for index, pair in enumerate(pairs):
+        written_clean, rate = sf.read(pair.clean, dtype="float32")
+        written_noisy, _ = sf.read(pair.noisy, dtype="float32")
+        assert rate == 16000
+        assert np.array_equal(written_clean, clean[index].numpy())
+        assert np.array_equal(written_noisy, noisy[index].numpy())
+        assert np.abs(written_clean).max() > 0
+    table = (out / "mixtures.csv").read_text().splitlines()
+    assert table[0] == "name,snr_db" and len(table) == 4
+    assert [float(row.split(",")[1]) for row in table[1:]] == pytest.approx(snr, abs=0.01)
+
+    # a config whose validation folders are missing is a clear error, not a traceback
+    broken = config.replace(str(corpus / "speech/val"), str(tmp_path / "missing"))
+    (tmp_path / "broken.toml").write_text(broken)
+    result = CliRunner().invoke(app, [*args[:2], str(tmp_path / "broken.toml"), *args[3:]])
+    assert result.exit_code == 2
+    assert "missing" in result.output

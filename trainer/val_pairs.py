@@ -1,0 +1,51 @@
+"""Validation mixtures written out as a ``clean/`` + ``noisy/`` pairs folder, so that
+``hush eval --pairs`` can score hush models and the peers on validation data: the same
+yardstick as the test set, on audio that selection may use."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import soundfile as sf
+
+from .config import TrainConfig
+from .data import MixtureMaker, list_audio, load_audio_files, validation_set
+
+
+def write_validation_pairs(
+    cfg: TrainConfig, out_dir: Path, count: int, seconds: float, seed: int, noise_only: bool = False
+) -> Path:
+    """Write ``count`` fixed mixtures from the config's *validation* folders (never its
+    training ones) to ``out_dir/clean`` and ``out_dir/noisy`` as 32-bit float WAV, so the
+    scores see exactly the samples the mixer made, plus ``out_dir/mixtures.csv`` with each
+    mixture's SNR in dB.
+
+    Args:
+        cfg: a training config; its ``[data]`` settings make the mixtures.
+        count: number of mixtures.
+        seconds: length of each mixture.
+        seed: the mixtures are a function of the config, ``seconds`` and ``seed`` alone.
+        noise_only: keep the config's share of speech-free mixtures (off by default: PESQ and
+            STOI are undefined without speech).
+    Returns:
+        ``out_dir``.
+    """
+    d = cfg.data
+    rate = cfg.features.sample_rate
+    speech = load_audio_files(list_audio(d.speech_val, d.manifest, d.allowed_licences, d.max_files), rate)
+    noise = load_audio_files(list_audio(d.noise_val, d.manifest, d.allowed_licences, d.max_files), rate)
+    mixing = d.model_copy(update={"segment_s": seconds, **({} if noise_only else {"noise_only_prob": 0.0})})
+    clean, noisy, snr_db = validation_set(MixtureMaker(mixing, rate, speech, noise), count, seed)
+    out_dir = Path(out_dir)
+    (out_dir / "clean").mkdir(parents=True, exist_ok=True)
+    (out_dir / "noisy").mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "mixtures.csv", "w", newline="") as table:
+        writer = csv.writer(table)
+        writer.writerow(["name", "snr_db"])
+        for index in range(count):
+            name = f"val_{index:04d}.wav"
+            sf.write(out_dir / "clean" / name, clean[index].numpy(), rate, subtype="FLOAT")
+            sf.write(out_dir / "noisy" / name, noisy[index].numpy(), rate, subtype="FLOAT")
+            writer.writerow([name, f"{float(snr_db[index]):.2f}"])
+    return out_dir
