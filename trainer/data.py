@@ -87,6 +87,29 @@ def load_audio_files(files: list[Path], sample_rate: int) -> list[np.ndarray]:
     return signals
 
 
+@dataclass(frozen=True)
+class ValidationAudio:
+    """The validation speech and noise a config selects, as files and decoded signals."""
+
+    speech_files: list[Path]
+    noise_files: list[Path]
+    speech: list[np.ndarray]  # each [S] float32 at the config's sample rate
+    noise: list[np.ndarray]
+
+
+def load_validation_audio(data: DataConfig, sample_rate: int) -> ValidationAudio:
+    """The validation folders' files under the same licence filter and file cap as training
+    (the validation loss chooses the checkpoint that ships), decoded at ``sample_rate``."""
+    speech_files = list_audio(data.speech_val, data.manifest, data.allowed_licences, data.max_files)
+    noise_files = list_audio(data.noise_val, data.manifest, data.allowed_licences, data.max_files)
+    return ValidationAudio(
+        speech_files,
+        noise_files,
+        load_audio_files(speech_files, sample_rate),
+        load_audio_files(noise_files, sample_rate),
+    )
+
+
 # --------------------------------------------------------------------------- helpers
 def active_power(x: np.ndarray, frame: int = 160) -> float:
     """Mean power over frames within 40 dB of the loudest one (ignores pauses)."""

@@ -26,7 +26,15 @@ from hush.models.config import ArchitectureConfig, RecurrentConfig
 from hush.models.features import analysis, frame_signal, sqrt_hann_window
 
 from .config import LossConfig, TrainConfig
-from .data import MixtureMaker, MixtureStream, licence_summary, list_audio, load_audio_files, validation_set
+from .data import (
+    MixtureMaker,
+    MixtureStream,
+    licence_summary,
+    list_audio,
+    load_audio_files,
+    load_validation_audio,
+    validation_set,
+)
 from .loss import compressed_spectral_loss, weight_penalty
 
 
@@ -227,16 +235,12 @@ def train(
     speech_files = list_audio(d.speech_train, d.manifest, d.allowed_licences, d.max_files)
     noise_files = list_audio(d.noise_train, d.manifest, d.allowed_licences, d.max_files)
     speech, noise = load_audio_files(speech_files, rate), load_audio_files(noise_files, rate)
-    # The licence filter covers validation too: it chooses the checkpoint that ships.
-    val_speech_files = list_audio(d.speech_val, d.manifest, d.allowed_licences, d.max_files)
-    val_noise_files = list_audio(d.noise_val, d.manifest, d.allowed_licences, d.max_files)
-    val_speech = load_audio_files(val_speech_files, rate)
-    val_noise = load_audio_files(val_noise_files, rate)
+    val_audio = load_validation_audio(d, rate)
     summary = _data_summary(cfg, speech_files, noise_files, speech, noise)
-    summary["val_speech_licences"] = licence_summary(val_speech_files, d.manifest)
-    summary["val_noise_licences"] = licence_summary(val_noise_files, d.manifest)
+    summary["val_speech_licences"] = licence_summary(val_audio.speech_files, d.manifest)
+    summary["val_noise_licences"] = licence_summary(val_audio.noise_files, d.manifest)
     val_clean, val_noisy, _ = validation_set(
-        MixtureMaker(d, rate, val_speech, val_noise), d.val_mixtures, d.val_seed
+        MixtureMaker(d, rate, val_audio.speech, val_audio.noise), d.val_mixtures, d.val_seed
     )
 
     # read now, not at export: the checkout may move on during a long run

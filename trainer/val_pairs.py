@@ -10,33 +10,28 @@ from pathlib import Path
 import soundfile as sf
 
 from .config import TrainConfig
-from .data import MixtureMaker, list_audio, load_audio_files, validation_set
+from .data import MixtureMaker, load_validation_audio, validation_set
 
 
-def write_validation_pairs(
-    cfg: TrainConfig, out_dir: Path, count: int, seconds: float, seed: int, noise_only: bool = False
-) -> Path:
+def write_validation_pairs(cfg: TrainConfig, out_dir: Path, count: int, seconds: float, seed: int) -> Path:
     """Write ``count`` fixed mixtures from the config's *validation* folders (never its
     training ones) to ``out_dir/clean`` and ``out_dir/noisy`` as 32-bit float WAV, so the
     scores see exactly the samples the mixer made, plus ``out_dir/mixtures.csv`` with each
-    mixture's SNR in dB.
+    mixture's SNR in dB. Every mixture holds speech (PESQ and STOI are undefined without it).
 
     Args:
         cfg: a training config; its ``[data]`` settings make the mixtures.
         count: number of mixtures.
         seconds: length of each mixture.
         seed: the mixtures are a function of the config, ``seconds`` and ``seed`` alone.
-        noise_only: keep the config's share of speech-free mixtures (off by default: PESQ and
-            STOI are undefined without speech).
     Returns:
         ``out_dir``.
     """
     d = cfg.data
     rate = cfg.features.sample_rate
-    speech = load_audio_files(list_audio(d.speech_val, d.manifest, d.allowed_licences, d.max_files), rate)
-    noise = load_audio_files(list_audio(d.noise_val, d.manifest, d.allowed_licences, d.max_files), rate)
-    mixing = d.model_copy(update={"segment_s": seconds, **({} if noise_only else {"noise_only_prob": 0.0})})
-    clean, noisy, snr_db = validation_set(MixtureMaker(mixing, rate, speech, noise), count, seed)
+    audio = load_validation_audio(d, rate)
+    mixing = d.model_copy(update={"segment_s": seconds, "noise_only_prob": 0.0})
+    clean, noisy, snr_db = validation_set(MixtureMaker(mixing, rate, audio.speech, audio.noise), count, seed)
     out_dir = Path(out_dir)
     (out_dir / "clean").mkdir(parents=True, exist_ok=True)
     (out_dir / "noisy").mkdir(parents=True, exist_ok=True)
