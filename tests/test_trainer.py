@@ -112,6 +112,23 @@ def test_suppression_term_penalises_only_speech_below_clean():
     )
 
 
+def test_residual_term_penalises_only_estimate_above_clean():
+    from hush.trainer.config import LossConfig
+    from hush.trainer.loss import compressed_spectral_loss
+
+    clean = torch.polar(torch.rand(2, 10, 5) + 0.5, torch.rand(2, 10, 5) * 6)
+    louder, quieter = clean * 1.5, clean * 0.5
+    plain, extra = LossConfig(), LossConfig(residual_weight=1.5)
+    # suppressed speech costs the same either way ...
+    assert torch.isclose(
+        compressed_spectral_loss(quieter, clean, extra), compressed_spectral_loss(quieter, clean, plain)
+    )
+    # ... residual above the clean level costs 1 + weight times as much
+    assert torch.isclose(
+        compressed_spectral_loss(louder, clean, extra), 2.5 * compressed_spectral_loss(louder, clean, plain)
+    )
+
+
 def test_tbptt_lookahead_and_penalties_train(corpus, tmp_path):
     config = _write_config(corpus, tmp_path, extra="tbptt_frames = 25\nmax_minutes = 1.0")
     cfg = load_config(

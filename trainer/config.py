@@ -99,6 +99,14 @@ class LossConfig(_Strict):
             "clean speech (speech over-suppression), on top of the symmetric MSE (0: off)."
         ),
     )
+    residual_weight: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Extra weight on the compressed-magnitude error where the estimate rises above the "
+            "clean speech (residual noise), on top of the symmetric MSE (0: off)."
+        ),
+    )
 
 
 class TrainConfig(_Strict):

@@ -13,8 +13,9 @@ def compressed_spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, cfg: L
     """MSE between power-law compressed magnitude spectra, plus optionally the same on
     compressed complex spectra (magnitude^c with the original phase), plus optionally an
     extra penalty on the part of the magnitude error where speech was suppressed below
-    its clean level. That last term trades residual noise for less speech damage, which
-    intelligibility (STOI) rewards and a symmetric MSE does not.
+    its clean level, or where it stayed above it. The suppression term trades residual
+    noise for less speech damage, which intelligibility (STOI) rewards; the residual term
+    trades the other way, which PESQ rewards.
 
     Args:
         estimate, clean: ``[B, T, F]`` complex spectra.
@@ -31,6 +32,11 @@ def compressed_spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, cfg: L
     if cfg.suppression_weight > 0:
         # the negative part of the error: speech attenuated below its clean level
         loss = loss + cfg.suppression_weight * torch.mean(torch.relu(-error).square())
+    if cfg.residual_weight > 0:
+        # the positive part: noise (or anything) left above the clean level. PESQ weighs
+        # added components more heavily than removed ones (its asymmetry factor), so this
+        # term moves the trade-off the other way from the suppression term.
+        loss = loss + cfg.residual_weight * torch.mean(torch.relu(error).square())
     if cfg.complex_weight > 0:
         # |X|^c * X / |X| = X * |X|^(c - 1)
         est_c = estimate * est_power.pow((c - 1) / 2)
