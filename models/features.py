@@ -13,6 +13,11 @@ Conventions
 * The analysis and synthesis windows are both a periodic sqrt-Hann window. Their product,
   a periodic Hann window, sums to exactly 1 at 50 % overlap, so analysis followed by
   synthesis and overlap-add reconstructs the input perfectly (see ``tests/test_features.py``).
+* Optionally the analysis window is longer than the synthesis window (``analysis_length``,
+  an asymmetric pair after Mauler & Martin, 2007): the FFT then spans ``analysis_length``
+  samples, which gives finer frequency resolution, while the synthesis window, and with it
+  the algorithmic latency, stays ``win_length``. The two windows' product over the last
+  ``win_length`` samples is still the periodic Hann window, so reconstruction stays perfect.
 """
 
 from __future__ import annotations
@@ -30,7 +35,16 @@ class FeatureConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sample_rate: int = Field(16000, description="Hz. The engine resamples everything else to this rate.")
-    win_length: int = Field(320, description="Samples per analysis frame (20 ms at 16 kHz).")
+    win_length: int = Field(
+        320, description="Samples per synthesis frame (20 ms at 16 kHz); with the hop it sets the latency."
+    )
+    analysis_length: int | None = Field(
+        None,
+        description=(
+            "Samples the analysis window and the FFT span (None: win_length). Longer than "
+            "win_length makes an asymmetric window pair: finer frequency resolution, same latency."
+        ),
+    )
     hop_length: int = Field(160, description="Samples between frames (10 ms at 16 kHz).")
     norm_tau_s: float = Field(
         1.0,
@@ -51,12 +65,21 @@ class FeatureConfig(BaseModel):
         if self.win_length != 2 * self.hop_length:
             # sqrt-Hann is a perfect-reconstruction pair only at exactly 50 % overlap.
             raise ValueError("win_length must be exactly 2 * hop_length (sqrt-Hann at 50 % overlap)")
+        if self.analysis_length is not None and (
+            self.analysis_length < self.win_length or self.analysis_length % 2
+        ):
+            raise ValueError("analysis_length must be even and at least win_length")
         return self
 
     @property
+    def frame_length(self) -> int:
+        """Input samples per analysis frame: ``analysis_length``, or ``win_length`` if unset."""
+        return self.analysis_length or self.win_length
+
+    @property
     def n_bins(self) -> int:
-        """Number of one-sided frequency bins, ``win_length // 2 + 1`` (161 at 320)."""
-        return self.win_length // 2 + 1
+        """Number of one-sided frequency bins, ``frame_length // 2 + 1`` (161 at 320)."""
+        return self.frame_length // 2 + 1
 
     @property
     def norm_alpha(self) -> float:
@@ -69,28 +92,59 @@ def sqrt_hann_window(win_length: int, dtype: torch.dtype = torch.float32) -> tor
     return torch.hann_window(win_length, periodic=True, dtype=torch.float64).sqrt().to(dtype)
 
 
+def _periodic_hann(length: int) -> torch.Tensor:
+    return torch.hann_window(length, periodic=True, dtype=torch.float64)
+
+
+def analysis_window(cfg: FeatureConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The analysis window ``[frame_length]``.
+
+    Symmetric (no ``analysis_length``): the sqrt-Hann window. Asymmetric: a slow sqrt-Hann
+    rise over the first ``frame_length - win_length / 2`` samples, then the falling half of
+    the ``win_length`` sqrt-Hann window, so the newest samples are weighted as in the
+    symmetric case and the older ones add frequency resolution.
+    """
+    if cfg.frame_length == cfg.win_length:
+        return sqrt_hann_window(cfg.win_length, dtype)
+    half = cfg.win_length // 2
+    rise = cfg.frame_length - half
+    rising = _periodic_hann(2 * rise)[:rise].sqrt()
+    falling = _periodic_hann(cfg.win_length)[half:].sqrt()
+    return torch.cat([rising, falling]).to(dtype)
+
+
+def synthesis_window(cfg: FeatureConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The synthesis window ``[win_length]``, applied to the last ``win_length`` samples of
+    each inverse FFT. Its product with the analysis window's last ``win_length`` samples is
+    the periodic Hann window, which overlap-adds to exactly 1 at 50 % overlap."""
+    if cfg.frame_length == cfg.win_length:
+        return sqrt_hann_window(cfg.win_length, dtype)
+    tail = analysis_window(cfg, torch.float64)[-cfg.win_length :]
+    return (_periodic_hann(cfg.win_length) / tail).to(dtype)
+
+
 def frame_signal(audio: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
     """Cut audio into causal frames.
 
     Args:
         audio: ``[B, S]`` samples, ``S`` a multiple of ``hop_length``.
     Returns:
-        ``[B, T, win_length]`` with ``T = S // hop_length``; frame ``t`` is
-        ``[zeros(win - hop), audio][t*hop : t*hop + win]``.
+        ``[B, T, frame_length]`` with ``T = S // hop_length``; frame ``t`` is
+        ``[zeros(frame_length - hop), audio][t*hop : t*hop + frame_length]``.
     """
     if audio.shape[-1] % cfg.hop_length != 0:
         raise ValueError(f"signal length {audio.shape[-1]} is not a multiple of hop {cfg.hop_length}")
-    history = audio.new_zeros(*audio.shape[:-1], cfg.win_length - cfg.hop_length)
+    history = audio.new_zeros(*audio.shape[:-1], cfg.frame_length - cfg.hop_length)
     padded = torch.cat([history, audio], dim=-1)
-    return padded.unfold(-1, cfg.win_length, cfg.hop_length)
+    return padded.unfold(-1, cfg.frame_length, cfg.hop_length)
 
 
 def analysis(frames: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """Windowed real FFT.
 
     Args:
-        frames: ``[..., win_length]`` time-domain frames.
-        window: ``[win_length]`` analysis window.
+        frames: ``[..., frame_length]`` time-domain frames.
+        window: ``[frame_length]`` analysis window.
     Returns:
         ``[..., n_bins]`` complex spectrum.
     """
@@ -98,14 +152,16 @@ def analysis(frames: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
 
 
 def synthesis(spectrum: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Inverse real FFT followed by the synthesis window.
+    """Inverse real FFT, keeping the last ``win_length`` samples, times the synthesis window.
 
     Args:
-        spectrum: ``[..., n_bins]`` complex.
+        spectrum: ``[..., n_bins]`` complex (``frame_length = 2 * (n_bins - 1)``).
+        window: ``[win_length]`` synthesis window.
     Returns:
         ``[..., win_length]`` windowed time-domain frames, ready for overlap-add.
     """
-    return torch.fft.irfft(spectrum, n=window.shape[-1], dim=-1) * window
+    frames = torch.fft.irfft(spectrum, n=2 * (spectrum.shape[-1] - 1), dim=-1)
+    return frames[..., frames.shape[-1] - window.shape[-1] :] * window
 
 
 def overlap_add(frames: torch.Tensor, hop_length: int) -> torch.Tensor:

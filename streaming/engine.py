@@ -22,11 +22,12 @@ import torch
 from hush.models import GainModel
 from hush.models.features import (
     analysis,
+    analysis_window,
     frame_signal,
     log_power,
     overlap_add,
-    sqrt_hann_window,
     synthesis,
+    synthesis_window,
 )
 
 from .stream import Stream
@@ -59,7 +60,8 @@ class Enhancer:
         self.features = model.features
         self.sample_rate = model.features.sample_rate
         self.hop = model.features.hop_length
-        self.win = model.features.win_length
+        self.win = model.features.win_length  # output frame: the synthesis window
+        self.frame_length = model.features.frame_length  # input frame: the analysis window
         self.n_bins = model.features.n_bins
         self.lookahead_frames = model.lookahead_frames
         # The spectra a stream keeps between frames: the L it has not yet got gains for and
@@ -71,7 +73,8 @@ class Enhancer:
         self._gains_only = (
             model.filter_history_frames == 0 and model.input_size == model.output_size == self.n_bins
         )
-        self.window = sqrt_hann_window(self.win)
+        self.analysis_window = analysis_window(self.features)
+        self.synthesis_window = synthesis_window(self.features)
         self.latency_samples = model.latency_samples
         self.latency_ms = 1000.0 * self.latency_samples / self.sample_rate
         # Output samples a stream withholds at its start: the pre-history half frame plus
@@ -95,7 +98,7 @@ class Enhancer:
         """Advance ``B`` independent streams by one frame each, in one model call.
 
         Args:
-            frames: ``[B, win]`` newest input frame of each stream (float32 samples).
+            frames: ``[B, frame_length]`` newest input frame of each stream (float32 samples).
             model_state: ``[B, S]`` stacked model states.
             spec_queue: ``[B, H + L, F]`` complex: the ``H`` spectra before the one being
                 enhanced, then the ``L`` still waiting for their gains (both may be 0).
@@ -103,7 +106,7 @@ class Enhancer:
         Returns:
             ``[B, win]`` windowed output frames to overlap-add, new model state, new queue.
         """
-        spectrum = analysis(frames, self.window)
+        spectrum = analysis(frames, self.analysis_window)
         if self._gains_only:
             return self._process_gains_only(spectrum, model_state, spec_queue, min_gain)
         if self.queue_frames:
@@ -119,7 +122,7 @@ class Enhancer:
             min_gain = min_gain.unsqueeze(-1)  # [B, 1, 1] for [B, T, F]
         spectra = queued[:, : self.filter_history_frames + 1]
         enhanced = self.model.apply_output(spectra, output.unsqueeze(1), min_gain)[:, 0]
-        return synthesis(enhanced, self.window), model_state, spec_queue
+        return synthesis(enhanced, self.synthesis_window), model_state, spec_queue
 
     def _process_gains_only(
         self,
@@ -136,7 +139,7 @@ class Enhancer:
             spectrum, spec_queue = spec_queue[:, 0], spec_queue[:, 1:]
         if not isinstance(min_gain, float) or min_gain > 0:
             gains = torch.clamp(gains, min=min_gain)
-        return synthesis(spectrum * gains, self.window), model_state, spec_queue
+        return synthesis(spectrum * gains, self.synthesis_window), model_state, spec_queue
 
     # ------------------------------------------------------------------ offline path
     def total_frames(self, n_samples: int) -> int:
@@ -162,8 +165,8 @@ class Enhancer:
         n_frames = self.total_frames(n_samples)
         padded = np.zeros(n_frames * self.hop, dtype=np.float32)
         padded[:n_samples] = audio
-        frames = frame_signal(torch.from_numpy(padded).unsqueeze(0), self.features)  # [1, T, win]
-        spectrum = analysis(frames, self.window)  # [1, T, F]
+        frames = frame_signal(torch.from_numpy(padded).unsqueeze(0), self.features)  # [1, T, frame]
+        spectrum = analysis(frames, self.analysis_window)  # [1, T, F]
         spectrum = self.model.with_filter_history(spectrum)  # [1, H + T, F]
         features = self.model.input_features(spectrum)
         state = self.model.initial_state(1)
@@ -174,7 +177,7 @@ class Enhancer:
         output = torch.cat(output_blocks, dim=1)[:, self.lookahead_frames :]  # frame j's at index j
         spectrum = spectrum[:, : self.filter_history_frames + n_frames - self.lookahead_frames]
         enhanced = self.model.apply_output(spectrum, output, min_gain_from_db(attenuation_limit_db))
-        out = overlap_add(synthesis(enhanced, self.window), self.hop)[0]
+        out = overlap_add(synthesis(enhanced, self.synthesis_window), self.hop)[0]
         # out[0] is input sample -hop (the first frame starts half a window before the signal).
         return out[self.hop : self.hop + n_samples].numpy().copy()
 

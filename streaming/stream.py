@@ -55,7 +55,8 @@ class Stream:
         """Forget everything: the stream behaves as if just created."""
         hop, win = self.enhancer.hop, self.enhancer.win
         self.model_state, self.spec_queue = self.enhancer.initial_state(1)
-        self._history = np.zeros(win - hop, dtype=np.float32)  # last input samples of the previous frame
+        # the newest input samples of the previous analysis frame
+        self._history = np.zeros(self.enhancer.frame_length - hop, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)  # input not yet framed (< hop after a step)
         self._ola = np.zeros(win - hop, dtype=np.float32)  # second halves awaiting overlap-add
         self._ready: list[np.ndarray] = []
@@ -182,7 +183,7 @@ def step_streams(streams: Sequence[Stream]) -> int:
     # are only built when some stream needs them. The numbers are the same as stepping the
     # streams one by one (tests/test_streaming.py checks it).
     n = len(active)
-    frames_np = np.empty((n, enhancer.win), dtype=np.float32)
+    frames_np = np.empty((n, enhancer.frame_length), dtype=np.float32)
     for i, stream in enumerate(active):
         stream._take_frame_into(frames_np[i])
     model_state = torch.cat([s.model_state for s in active])

@@ -29,6 +29,10 @@ TINY_ARCHS = {
         deep_filter_bins=40,
         phase_features=True,
     ),
+    # asymmetric analysis window (30 ms FFT, 20 ms synthesis): see TINY_FEATURES
+    "gru-asymmetric": RecurrentConfig(
+        cell="gru", hidden_size=16, num_layers=1, dropout=0.0, deep_filter_frames=2, deep_filter_bins=60
+    ),
     "dnn": SplicedConfig(past_frames=3, future_frames=0, hidden_sizes=(32,), dropout=0.0),
     "dnn-lookahead": SplicedConfig(past_frames=2, future_frames=2, label_frames=1, hidden_sizes=(32,)),
     "dnn-noise-aware": SplicedConfig(
@@ -36,10 +40,13 @@ TINY_ARCHS = {
     ),
 }
 
+# DSP settings of the kinds that do not use the defaults
+TINY_FEATURES = {"gru-asymmetric": FeatureConfig(analysis_length=480)}
+
 
 def tiny_model(kind: str, seed: int = 0) -> GainModel:
     torch.manual_seed(seed)
-    model = build_model(FeatureConfig(), TINY_ARCHS[kind]).eval()
+    model = build_model(TINY_FEATURES.get(kind, FeatureConfig()), TINY_ARCHS[kind]).eval()
     head = getattr(model, "filter_layer", None)
     if head is not None:
         # a deep filter head starts at zero (inert); randomise it so tests exercise the filter

@@ -5,11 +5,13 @@ import torch
 from hush.models.features import (
     FeatureConfig,
     analysis,
+    analysis_window,
     frame_signal,
     overlap_add,
     running_mean_normalize,
     sqrt_hann_window,
     synthesis,
+    synthesis_window,
 )
 
 
@@ -24,6 +26,40 @@ def test_window_pair_reconstructs_perfectly():
     assert torch.allclose(
         y[:, cfg.hop_length : cfg.hop_length + 16000 - cfg.hop_length], x[:, :-160], atol=1e-5
     )
+
+
+@pytest.mark.parametrize("analysis_length", [320, 400, 480, 640])
+def test_asymmetric_window_pair_reconstructs_perfectly(analysis_length):
+    cfg = FeatureConfig(analysis_length=analysis_length)
+    analysis_win, synthesis_win = analysis_window(cfg), synthesis_window(cfg)
+    assert analysis_win.shape == (analysis_length,) and synthesis_win.shape == (cfg.win_length,)
+    assert cfg.n_bins == analysis_length // 2 + 1
+    x = torch.randn(2, 16000)
+    frames = frame_signal(x, cfg)
+    assert frames.shape == (2, 100, analysis_length)
+    # frame t still ends at sample (t + 1) * hop: the longer window only reaches further back
+    assert torch.equal(frames[0, 5, -160:], x[0, 5 * 160 : 6 * 160])
+    spectra = analysis(frames, analysis_win)
+    assert spectra.shape == (2, 100, cfg.n_bins)
+    y = overlap_add(synthesis(spectra, synthesis_win), cfg.hop_length)
+    assert torch.allclose(y[:, 160 : 160 + 16000 - 160], x[:, :-160], atol=1e-5)
+    # the newest half window is weighted exactly as by the symmetric sqrt-Hann window
+    assert torch.allclose(analysis_win[-160:], sqrt_hann_window(320)[-160:])
+
+
+def test_asymmetric_window_resolves_what_the_short_one_cannot():
+    """Two tones 40 Hz apart: one peak in a 20 ms window's spectrum, two in a 40 ms one's."""
+    t = torch.arange(16000) / 16000
+    x = (torch.sin(2 * torch.pi * 1000 * t) + torch.sin(2 * torch.pi * 1040 * t))[None]
+
+    def peaks(cfg: FeatureConfig) -> int:
+        power = analysis(frame_signal(x, cfg), analysis_window(cfg))[0, 50].abs() ** 2
+        band = power[int(900 / (8000 / (cfg.n_bins - 1))) : int(1150 / (8000 / (cfg.n_bins - 1)))]
+        local = (band[1:-1] > band[:-2]) & (band[1:-1] > band[2:]) & (band[1:-1] > 0.1 * band.max())
+        return int(local.sum())
+
+    assert peaks(FeatureConfig()) == 1
+    assert peaks(FeatureConfig(analysis_length=640)) == 2
 
 
 def test_frames_are_causal():
@@ -50,7 +86,13 @@ def test_running_mean_sequence_equals_frame_by_frame():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"win_length": 300, "hop_length": 160}, {"win_length": 480, "hop_length": 160}, {"hop_length": 0}],
+    [
+        {"win_length": 300, "hop_length": 160},
+        {"win_length": 480, "hop_length": 160},
+        {"hop_length": 0},
+        {"analysis_length": 240},
+        {"analysis_length": 481},
+    ],
 )
 def test_invalid_feature_settings_are_rejected(kwargs):
     with pytest.raises(ValueError):

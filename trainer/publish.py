@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+from hush.models.features import FeatureConfig
 from hush.models.weights import WeightMetadata, read_metadata
 
 # Licences in the corpus manifest that allow commercial use of the material.
@@ -22,6 +23,16 @@ COMMERCIAL_LICENCES = {
     "GPL-2+",
     "GPL-3+",
 }
+
+
+def _stft_words(feats: FeatureConfig) -> str:
+    """The STFT in words: symmetric sqrt-Hann, or the asymmetric analysis/synthesis pair."""
+    if feats.frame_length == feats.win_length:
+        return f"{feats.win_length}-sample sqrt-Hann STFT"
+    return (
+        f"{feats.frame_length}-sample STFT with an asymmetric analysis window "
+        f"({feats.win_length}-sample synthesis window)"
+    )
 
 
 def record_test_scores(json_path: Path, scores: dict[str, float], evaluation: dict) -> WeightMetadata:
@@ -51,7 +62,7 @@ def model_card(meta: WeightMetadata) -> str:
         "",
         f"- family: {arch.pop('family')}; settings: " + ", ".join(f"{k}={v}" for k, v in arch.items()),
         f"- parameters: {meta.num_parameters:,}",
-        f"- input: log power of a {feats.win_length}-sample sqrt-Hann STFT, hop {feats.hop_length} "
+        f"- input: log power of a {_stft_words(feats)}, hop {feats.hop_length} "
         f"({1000 * feats.hop_length / feats.sample_rate:.0f} ms), at {feats.sample_rate} Hz, minus a causal "
         f"running mean (tau {feats.norm_tau_s} s)"
         + (

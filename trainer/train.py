@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from hush.models import GainModel, Provenance, build_model, load_weights, save_weights
 from hush.models.config import ArchitectureConfig, RecurrentConfig
-from hush.models.features import analysis, frame_signal, sqrt_hann_window
+from hush.models.features import analysis, analysis_window, frame_signal
 
 from .config import LossConfig, TrainConfig
 from .data import (
@@ -187,7 +187,7 @@ def evaluate(
     """
     model.eval()
     base_cfg = cfg.model_copy(update={"loss": LossConfig(compression=cfg.loss.compression)})
-    window = sqrt_hann_window(cfg.features.win_length).to(device)
+    window = analysis_window(cfg.features).to(device)
     total, count = 0.0, 0
     for start in range(0, clean.shape[0], cfg.batch_size):
         c = clean[start : start + cfg.batch_size].to(device)
@@ -273,7 +273,7 @@ def train(
         pin_memory=device.type == "cuda",
         persistent_workers=cfg.num_workers > 0,
     )
-    window = sqrt_hann_window(cfg.features.win_length).to(device)
+    window = analysis_window(cfg.features).to(device)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and cfg.amp else nullcontext()
     )
