@@ -103,6 +103,54 @@ class RecurrentDenoiser(GainModel):
             nn.init.zeros_(self.filter_layer.weight)
             nn.init.zeros_(self.filter_layer.bias)
 
+    def load_resampled_bins(self, source: RecurrentDenoiser) -> None:
+        """Start from a trained model with another FFT size (another ``analysis_length``).
+
+        The recurrent and hidden layers are copied; every per-bin weight (input columns,
+        gain rows, deep filter rows) is linearly interpolated over frequency, and the input
+        columns are scaled by ``source bins / own bins`` so a smooth spectrum drives the first
+        layer as before. The deep filter keeps its meaning across FFT sizes because its taps
+        are frames (hops) apart, and the hop is the same. Not an exact copy: a warm start for
+        fine-tuning.
+        """
+        same = {"sample_rate", "hop_length", "win_length"}
+        if any(getattr(source.features, k) != getattr(self.features, k) for k in same):
+            raise ValueError("resampling bins needs the same sample rate, hop and synthesis window")
+        if self.phase_features or source.phase_features:
+            raise ValueError("resampling bins does not support phase features")
+        if source.arch.model_copy(update={"deep_filter_bins": self.arch.deep_filter_bins}) != self.arch:
+            raise ValueError("resampling bins needs the same architecture apart from deep_filter_bins")
+        bin_hz, source_bin_hz = (
+            self.features.sample_rate / self.features.frame_length,
+            (source.features.sample_rate / source.features.frame_length),
+        )
+
+        def resample(rows: torch.Tensor, n_out: int) -> torch.Tensor:
+            """``[n_in, ...]`` per-bin rows -> ``[n_out, ...]``, interpolated at own bin frequencies."""
+            position = (torch.arange(n_out, dtype=torch.float64) * bin_hz / source_bin_hz).clamp(
+                max=rows.shape[0] - 1
+            )
+            low = position.floor().long()
+            high = (low + 1).clamp(max=rows.shape[0] - 1)
+            frac = (position - low).to(rows.dtype).reshape(-1, *([1] * (rows.ndim - 1)))
+            return rows[low] * (1 - frac) + rows[high] * frac
+
+        state = {k: v.clone() for k, v in source.state_dict().items()}
+        scale = source.n_bins / self.n_bins
+        state["input_layer.weight"] = (
+            resample(state["input_layer.weight"].T, self.n_bins).T.contiguous() * scale
+        )
+        state["output_layer.weight"] = resample(state["output_layer.weight"], self.n_bins)
+        state["output_layer.bias"] = resample(state["output_layer.bias"], self.n_bins)
+        if self.filter_layer is not None:
+            taps, hidden = self.filter_frames, self.arch.hidden_size
+            for key, tail in (("filter_layer.weight", (hidden,)), ("filter_layer.bias", ())):
+                # rows are ordered (tap, bin, re/im): resample the bin axis of each tap
+                rows = state[key].reshape(taps, source.filter_bins, 2, *tail).transpose(0, 1)
+                rows = resample(rows, self.filter_bins).transpose(0, 1)
+                state[key] = rows.reshape(taps * self.filter_bins * 2, *tail).contiguous()
+        self.load_state_dict(state)
+
     @property
     def output_size(self) -> int:
         return self.n_bins + self.filter_frames * self.filter_bins * 2

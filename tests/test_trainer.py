@@ -136,7 +136,8 @@ def test_tbptt_lookahead_and_penalties_train(corpus, tmp_path):
         {
             "architecture": {"family": "spliced", "past_frames": 2, "future_frames": 1, "hidden_sizes": [16]},
             "optim": {"l1": 1e-6, "l2": 1e-5},
-            "loss": {"complex_weight": 0.5, "suppression_weight": 1.0},
+            "loss": {"complex_weight": 0.5, "suppression_weight": 1.0, "residual_weight": 0.5},
+            "features": {"analysis_length": 480},
             "max_steps": 12,
         },
     )
@@ -144,7 +145,13 @@ def test_tbptt_lookahead_and_penalties_train(corpus, tmp_path):
 
     result = train(cfg, progress=False)
     assert result.steps == 12 and np.isfinite(result.best_val_loss)
-    assert load_weights(result.export_json)[0].lookahead_frames == 1
+    model = load_weights(result.export_json)[0]
+    assert model.lookahead_frames == 1
+    # the asymmetric window travels in the weight file: 241 bins, still 20 ms + one hop
+    assert model.features.analysis_length == 480 and model.n_bins == 241
+    assert model.latency_samples == 320 + 160
+    enhanced = Enhancer(model).enhance(np.random.default_rng(0).standard_normal(4000).astype(np.float32))
+    assert enhanced.shape == (4000,) and np.isfinite(enhanced).all()
 
 
 def test_validation_set_is_deterministic(corpus):
@@ -363,3 +370,4 @@ def test_val_pairs_writes_validation_mixtures_for_eval(corpus, tmp_path):
     result = CliRunner().invoke(app, [*args[:2], str(tmp_path / "broken.toml"), *args[3:]])
     assert result.exit_code == 2
     assert "missing" in result.output
+

@@ -124,14 +124,19 @@ def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
 
     Returns what the exported provenance records about the starting point."""
     source, meta = load_weights(cfg.init_weights)
-    if meta.features != cfg.features or not _same_but_deep_filter(meta.architecture, cfg.architecture):
+    other_fft = meta.features.model_copy(update={"analysis_length": cfg.features.analysis_length})
+    if meta.features != cfg.features and other_fft == cfg.features and hasattr(model, "load_resampled_bins"):
+        # The other allowed partial load: the same model at another FFT size (an asymmetric
+        # analysis window), its per-bin weights interpolated over frequency.
+        model.load_resampled_bins(source)
+    elif meta.features != cfg.features or not _same_but_deep_filter(meta.architecture, cfg.architecture):
         raise ValueError(
             f"init_weights {cfg.init_weights} has other features or architecture than this config"
         )
-    if meta.architecture == cfg.architecture:
+    elif meta.architecture == cfg.architecture:
         model.load_state_dict(source.state_dict())
     else:
-        # The one partial load allowed: a deep filter added to a model without one. Its
+        # The last partial load allowed: a deep filter added to a model without one. Its
         # head and any new input columns start at zero, so it still reproduces the source.
         model.load_plain_weights(source.state_dict())
     return {
