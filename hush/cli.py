@@ -285,6 +285,31 @@ def val_pairs(
     typer.echo(f"wrote {count} validation mixtures to {out} (clean/, noisy/, mixtures.csv)")
 
 
+@app.command("val-loss")
+def val_loss(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TOML training config (see configs/).")],
+    weights: Annotated[
+        list[Path], typer.Option("--weights", "-w", help="Weight file(s) (name.json) to score; repeatable.")
+    ],
+) -> None:
+    """Base validation loss of each model on the config's validation set, measured on the
+    default 20 ms STFT of its output audio: one yardstick for models whose own STFTs differ."""
+    try:
+        from hush.models import WeightFileError
+        from hush.trainer.config import load_config
+        from hush.trainer.val_loss import audio_validation_loss
+    except ImportError as err:
+        _err(f"the trainer needs its extras: pip install 'hush[train]' ({err})")
+        raise typer.Exit(2) from None
+    try:
+        results = audio_validation_loss(load_config(config), weights)
+    except (OSError, ValueError, WeightFileError) as err:
+        _err(str(err))
+        raise typer.Exit(2) from None
+    for path, loss in results.items():
+        typer.echo(f"{loss:.5f}  {path}")
+
+
 @app.command()
 def publish(
     export_json: Annotated[

@@ -371,3 +371,26 @@ def test_val_pairs_writes_validation_mixtures_for_eval(corpus, tmp_path):
     assert result.exit_code == 2
     assert "missing" in result.output
 
+
+def test_val_loss_ranks_models_with_different_stfts_on_one_yardstick(corpus, tmp_path):
+    from hush.models import FeatureConfig, RecurrentConfig, build_model, save_weights
+
+    arch = RecurrentConfig(cell="gru", hidden_size=8, num_layers=1, dropout=0.0)
+    paths = {}
+    for name, features in {"short": FeatureConfig(), "long": FeatureConfig(analysis_length=480)}.items():
+        torch.manual_seed(0)
+        passthrough = build_model(features, arch)
+        with torch.no_grad():
+            passthrough.output_layer.bias.fill_(60.0)  # every gain 1: output = input
+        paths[name] = save_weights(passthrough, tmp_path / name, "passthrough")
+    config = _write_config(corpus, tmp_path)
+    args = ["val-loss", "--config", str(config), "--weights", str(paths["short"]), "--weights"]
+    result = CliRunner().invoke(app, [*args, str(paths["long"])])
+    assert result.exit_code == 0, result.output
+    losses = [float(line.split()[0]) for line in result.output.splitlines()]
+    # both hand back the noisy input, so on the common STFT they score the same, above 0
+    assert len(losses) == 2 and losses[0] > 0
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+
+    result = CliRunner().invoke(app, [*args, str(tmp_path / "missing.json")])
+    assert result.exit_code == 2 and "missing" in result.output
