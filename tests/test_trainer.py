@@ -252,6 +252,17 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
         Enhancer(filtered_model).enhance(noisy), Enhancer(start).enhance(noisy), atol=1e-6
     )
 
+    # a start at another FFT size (an asymmetric analysis window): the per-bin weights are
+    # interpolated over frequency, so the model starts out enhancing nearly as before
+    finer = frozen_start("finer", features={"analysis_length": 480})
+    finer_model, finer_meta = load_weights(finer.export_json)
+    assert finer_meta.features.analysis_length == 480 and finer_model.n_bins == 241
+    bias, source_bias = finer_model.output_layer.bias.detach(), start.output_layer.bias.detach()
+    assert torch.allclose(bias[::3], source_bias[::2], atol=1e-6)  # bins at the same frequencies
+    assert torch.allclose(bias[1::3], (source_bias[:-1:2] + 2 * source_bias[1::2]) / 3, atol=1e-6)
+    reference, moved = Enhancer(start).enhance(noisy), Enhancer(finer_model).enhance(noisy)
+    assert np.sqrt(np.mean((moved - reference) ** 2) / np.mean(reference**2)) < 0.1
+
     # a starting point built differently is refused, not half loaded
     with pytest.raises(ValueError, match="other features or architecture"):
         train(
