@@ -89,14 +89,21 @@ def sequence_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Spectral loss of one batch with whole-sequence BPTT; returns (loss, enhanced spectra)."""
     noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
+    estimate = enhance_spectra(model, noisy_spec)
+    return compressed_spectral_loss(estimate, clean_spec[:, : estimate.shape[1]], cfg.loss), estimate
+
+
+def enhance_spectra(model: GainModel, noisy_spec: torch.Tensor) -> torch.Tensor:
+    """``[B, T, F]`` noisy spectra of signals from their start -> ``[B, T - L, F]`` enhanced
+    spectra of frames ``0 .. T - L - 1`` (``L`` = lookahead frames), one whole-sequence pass
+    from the initial state: the engine's offline rule."""
     base = model.module if isinstance(model, DistributedDataParallel) else model
-    state = base.initial_state(noisy.shape[0]).to(noisy.device)
+    state = base.initial_state(noisy_spec.shape[0]).to(noisy_spec.device)
     padded_spec = base.with_filter_history(noisy_spec)
     output, _ = model(base.input_features(padded_spec), state)
     lookahead = base.lookahead_frames
     frames = noisy_spec.shape[1] - lookahead
-    estimate = base.apply_output(padded_spec[:, : base.filter_history_frames + frames], output[:, lookahead:])
-    return compressed_spectral_loss(estimate, clean_spec[:, :frames], cfg.loss), estimate
+    return base.apply_output(padded_spec[:, : base.filter_history_frames + frames], output[:, lookahead:])
 
 
 def _same_but_deep_filter(source: ArchitectureConfig, target: ArchitectureConfig) -> bool:

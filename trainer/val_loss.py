@@ -27,7 +27,7 @@ from hush.models.features import (
 from .config import LossConfig, TrainConfig
 from .data import MixtureMaker, load_validation_audio, validation_set
 from .loss import compressed_spectral_loss
-from .train import sequence_loss
+from .train import enhance_spectra, spectra
 
 
 @torch.no_grad()
@@ -39,11 +39,11 @@ def enhance_batch(weights: Path, noisy: torch.Tensor, cfg: TrainConfig) -> torch
     model.eval()
     feats = model.features
     own = cfg.model_copy(update={"features": feats})
+    window, out_window = analysis_window(feats), synthesis_window(feats)
     outputs = []
     for start in range(0, noisy.shape[0], cfg.batch_size):
-        batch = noisy[start : start + cfg.batch_size]
-        _, estimate = sequence_loss(model, batch, batch, own, analysis_window(feats))
-        audio = overlap_add(synthesis(estimate, synthesis_window(feats)), feats.hop_length)
+        estimate = enhance_spectra(model, spectra(noisy[start : start + cfg.batch_size], own, window))
+        audio = overlap_add(synthesis(estimate, out_window), feats.hop_length)
         # audio[:, 0] is sample -hop; the last hop still lacks the next frame's half
         outputs.append(audio[:, feats.hop_length : -feats.hop_length])
     return torch.cat(outputs)
