@@ -394,3 +394,20 @@ def test_val_loss_ranks_models_with_different_stfts_on_one_yardstick(corpus, tmp
 
     result = CliRunner().invoke(app, [*args, str(tmp_path / "missing.json")])
     assert result.exit_code == 2 and "missing" in result.output
+
+
+def test_time_schedule_decays_over_whichever_budget_ends_first(corpus, tmp_path):
+    from hush.trainer.train import _lr_at
+
+    config = _write_config(corpus, tmp_path, 'max_minutes = 10.0\n[optim]\nlr = 1e-3\nwarmup_steps = 0\n')
+    by_steps = load_config(config, {"max_steps": 1000})
+    by_time = load_config(config, {"max_steps": 1000, "optim": {"time_schedule": True}})
+    floor = 1e-3 * by_steps.optim.min_lr_ratio
+    # without the option the clock is ignored; with it, half the minutes is half the cosine
+    assert _lr_at(10, by_steps, minutes=9.9) > 0.99e-3
+    assert _lr_at(10, by_time, minutes=5.0) == pytest.approx(floor + (1e-3 - floor) * 0.5)
+    # the step budget still counts when it is the nearer end, and time past the budget stays at the floor
+    assert _lr_at(500, by_time, minutes=1.0) == pytest.approx(_lr_at(500, by_steps))
+    assert _lr_at(10, by_time, minutes=12.0) == pytest.approx(floor)
+    with pytest.raises(ValueError, match="time_schedule needs max_minutes"):
+        load_config(_write_config(corpus, tmp_path, "[optim]\ntime_schedule = true\n"))

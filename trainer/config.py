@@ -84,6 +84,14 @@ class OptimConfig(_Strict):
     grad_clip: float = Field(1.0, gt=0, description="Max global gradient norm.")
     l2: float = Field(0.0, ge=0, description="Explicit L2 penalty on weights, added to the loss.")
     l1: float = Field(0.0, ge=0, description="L1 penalty on weights, added to the loss.")
+    time_schedule: bool = Field(
+        False,
+        description=(
+            "Run the cosine over whichever of max_steps or max_minutes runs out first (its "
+            "progress is the larger of the two fractions), so that a run on a time budget of "
+            "unknown speed still decays to the floor. Needs max_minutes."
+        ),
+    )
 
 
 class LossConfig(_Strict):
@@ -149,6 +157,8 @@ class TrainConfig(_Strict):
     def _check(self) -> TrainConfig:
         if self.data.segment_s * self.features.sample_rate < 4 * self.features.win_length:
             raise ValueError("data.segment_s is too short for the STFT")
+        if self.optim.time_schedule and self.max_minutes is None:
+            raise ValueError("optim.time_schedule needs max_minutes")
         return self
 
 

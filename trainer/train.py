@@ -63,6 +63,13 @@ class _Distributed:
     def main(self) -> bool:
         return self.rank == 0
 
+    def broadcast_value(self, value: float, device: torch.device) -> float:
+        if not self.enabled:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.broadcast(tensor, src=0)
+        return float(tensor.item())
+
     def broadcast_flag(self, flag: bool, device: torch.device) -> bool:
         if not self.enabled:
             return flag
@@ -180,11 +187,19 @@ def _git_commit() -> str:
     return f"{commit}+dirty" if changes else commit
 
 
-def _lr_at(step: int, cfg: TrainConfig) -> float:
+def _lr_at(step: int, cfg: TrainConfig, minutes: float = 0.0) -> float:
+    """Learning rate for ``step``: linear warm-up, then a cosine down to ``min_lr_ratio``.
+
+    ``minutes`` (time trained so far) only counts with ``optim.time_schedule``: the cosine
+    then follows whichever budget, steps or minutes, is nearer its end.
+    """
     opt = cfg.optim
     if step < opt.warmup_steps:
         return opt.lr * (step + 1) / opt.warmup_steps
-    progress = min(1.0, (step - opt.warmup_steps) / max(1, cfg.max_steps - opt.warmup_steps))
+    progress = (step - opt.warmup_steps) / max(1, cfg.max_steps - opt.warmup_steps)
+    if opt.time_schedule and cfg.max_minutes:
+        progress = max(progress, minutes / cfg.max_minutes)
+    progress = min(1.0, progress)
     return opt.lr * (opt.min_lr_ratio + (1 - opt.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -310,7 +325,11 @@ def train(
         if step >= cfg.max_steps:
             break
         clean, noisy = clean.to(device, non_blocking=True), noisy.to(device, non_blocking=True)
-        lr = _lr_at(step, cfg)
+        clock = 0.0
+        if cfg.optim.time_schedule:
+            # every process must take the same rate, so under torchrun the clock is rank 0's
+            clock = ddp.broadcast_value((elapsed_before + time.monotonic() - start_time) / 60, device)
+        lr = _lr_at(step, cfg, clock)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
