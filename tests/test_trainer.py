@@ -399,7 +399,7 @@ def test_val_loss_ranks_models_with_different_stfts_on_one_yardstick(corpus, tmp
 def test_time_schedule_decays_over_whichever_budget_ends_first(corpus, tmp_path):
     from hush.trainer.train import _lr_at
 
-    config = _write_config(corpus, tmp_path, 'max_minutes = 10.0\n[optim]\nlr = 1e-3\nwarmup_steps = 0\n')
+    config = _write_config(corpus, tmp_path, "max_minutes = 10.0\n[optim]\nlr = 1e-3\nwarmup_steps = 0\n")
     by_steps = load_config(config, {"max_steps": 1000})
     by_time = load_config(config, {"max_steps": 1000, "optim": {"time_schedule": True}})
     floor = 1e-3 * by_steps.optim.min_lr_ratio
