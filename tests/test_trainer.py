@@ -14,7 +14,7 @@ from hush.cli import app
 from hush.models import ModelRegistry, load_weights
 from hush.streaming import Enhancer
 from hush.trainer.config import DataConfig, load_config
-from hush.trainer.data import MixtureMaker, validation_set
+from hush.trainer.data import MixtureMaker, validation_mixtures, validation_set
 
 pytest.importorskip("scipy")
 
@@ -350,7 +350,8 @@ def test_val_pairs_writes_validation_mixtures_for_eval(corpus, tmp_path):
     cfg = load_config(tmp_path / "val.toml")
     d = cfg.data
     speech = load_audio_files(list_audio(d.speech_val, d.manifest, d.allowed_licences, None), 16000)
-    noise = load_audio_files(list_audio(d.noise_val, d.manifest, d.allowed_licences, None), 16000)
+    noise_files = list_audio(d.noise_val, d.manifest, d.allowed_licences, None)
+    noise = load_audio_files(noise_files, 16000)
     mixing = d.model_copy(update={"segment_s": 1.0, "noise_only_prob": 0.0})
     clean, noisy, snr = validation_set(MixtureMaker(mixing, 16000, speech, noise), 3, seed=5)
     for index, pair in enumerate(pairs):
@@ -361,8 +362,11 @@ def test_val_pairs_writes_validation_mixtures_for_eval(corpus, tmp_path):
         assert np.array_equal(written_noisy, noisy[index].numpy())
         assert np.abs(written_clean).max() > 0
     table = (out / "mixtures.csv").read_text().splitlines()
-    assert table[0] == "name,snr_db" and len(table) == 4
+    assert table[0] == "name,snr_db,noise" and len(table) == 4
     assert [float(row.split(",")[1]) for row in table[1:]] == pytest.approx(snr, abs=0.01)
+    # each mixture names what was mixed in: validation noise files or synthesised kinds
+    known = {path.stem for path in noise_files} | {"coloured", "babble", "hum"}
+    assert all(set(row.split(",")[2].split(" + ")) <= known for row in table[1:])
 
     # a config whose validation folders are missing is a clear error, not a traceback
     broken = config.replace(str(corpus / "speech/val"), str(tmp_path / "missing"))
@@ -411,3 +415,21 @@ def test_time_schedule_decays_over_whichever_budget_ends_first(corpus, tmp_path)
     assert _lr_at(10, by_time, minutes=12.0) == pytest.approx(floor)
     with pytest.raises(ValueError, match="time_schedule needs max_minutes"):
         load_config(_write_config(corpus, tmp_path, "[optim]\ntime_schedule = true\n"))
+
+
+def test_mixtures_name_their_noise_without_changing_the_audio():
+    speech = [speech_like(1.0, seed=seed) for seed in range(3)]
+    noise = [np.random.default_rng(seed).standard_normal(16000).astype(np.float32) for seed in range(2)]
+    data = DataConfig(segment_s=1.0, second_noise_prob=0.5)
+    named = validation_mixtures(MixtureMaker(data, 16000, speech, noise, ["fan", "street"]), 12, seed=3)
+    plain = validation_mixtures(MixtureMaker(data, 16000, speech, noise), 12, seed=3)
+    # labels are bookkeeping: the same seed gives the same samples with or without names
+    assert all(np.array_equal(a.noisy, b.noisy) for a, b in zip(named, plain, strict=True))
+    parts = [part for mixture in named for part in mixture.noise.split(" + ")]
+    assert set(parts) <= {"fan", "street", "coloured", "babble", "hum"}
+    assert {"fan", "street"} & set(parts) and any(" + " in mixture.noise for mixture in named)
+    only_real = DataConfig(segment_s=1.0, coloured_noise_weight=0, babble_weight=0, hum_weight=0)
+    mixture = validation_mixtures(MixtureMaker(only_real, 16000, speech, noise[:1], ["fan"]), 1, seed=0)[0]
+    assert mixture.noise.split(" + ")[0] == "fan"
+    with pytest.raises(ValueError, match="one name per noise"):
+        MixtureMaker(data, 16000, speech, noise, ["fan"])

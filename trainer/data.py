@@ -181,20 +181,31 @@ class Mixture:
     clean: np.ndarray  # [S] float32
     noisy: np.ndarray  # [S] float32
     snr_db: float
+    # what was mixed in: a noise file's stem, "coloured", "babble" or "hum"; " + " joins a second
+    noise: str = ""
 
 
 class MixtureMaker:
     """Makes mixtures from in-memory speech and noise signals (all at ``sample_rate``)."""
 
     def __init__(
-        self, cfg: DataConfig, sample_rate: int, speech: list[np.ndarray], noise: list[np.ndarray]
+        self,
+        cfg: DataConfig,
+        sample_rate: int,
+        speech: list[np.ndarray],
+        noise: list[np.ndarray],
+        noise_names: list[str] | None = None,
     ) -> None:
+        """``noise_names`` (one per ``noise`` signal, e.g. file stems) only label the mixtures."""
         if not speech or not noise:
             raise ValueError("need at least one speech and one noise signal")
+        if noise_names is not None and len(noise_names) != len(noise):
+            raise ValueError("need one name per noise signal")
         self.cfg = cfg
         self.sample_rate = sample_rate
         self.speech = speech
         self.noise = noise
+        self.noise_names = noise_names or [f"noise {index}" for index in range(len(noise))]
         self.length = round(cfg.segment_s * sample_rate)
         weights = np.array(
             [cfg.real_noise_weight, cfg.coloured_noise_weight, cfg.babble_weight, cfg.hum_weight], dtype=float
@@ -220,10 +231,13 @@ class MixtureMaker:
                 break
         return out
 
-    def _one_noise(self, rng: np.random.Generator) -> np.ndarray:
+    def _one_noise(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        """One unit-power noise ``[S]`` and its label."""
         kind = rng.choice(4, p=self.noise_probs)
+        label = ["", "coloured", "babble", "hum"][kind]
         if kind == 0:
-            noise = crop_or_loop(self.noise[int(rng.integers(len(self.noise)))], self.length, rng)
+            index = int(rng.integers(len(self.noise)))
+            noise, label = crop_or_loop(self.noise[index], self.length, rng), self.noise_names[index]
         elif kind == 1:
             noise = coloured_noise(self.length, self.sample_rate, rng)
         elif kind == 2:
@@ -237,7 +251,7 @@ class MixtureMaker:
         noise = noise.astype(np.float32)
         if rng.random() < self.cfg.modulation_prob:
             noise = noise * slow_modulation(self.length, self.sample_rate, rng)
-        return noise / np.float32(np.sqrt(np.mean(noise**2)) + 1e-9)
+        return noise / np.float32(np.sqrt(np.mean(noise**2)) + 1e-9), label
 
     def _reverb(self, speech: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(reverberant input, target = direct path + first 50 ms of reflections)."""
@@ -261,9 +275,11 @@ class MixtureMaker:
             speech = lfilter([1.0, r[0], r[1]], [1.0, r[2], r[3]], speech).astype(np.float32)
             target = lfilter([1.0, r[0], r[1]], [1.0, r[2], r[3]], target).astype(np.float32)
 
-        noise = self._one_noise(rng)
+        noise, label = self._one_noise(rng)
         if rng.random() < cfg.second_noise_prob:
-            noise = noise + self._one_noise(rng) * np.float32(10 ** (rng.uniform(-15, 0) / 20))
+            second, second_label = self._one_noise(rng)
+            noise = noise + second * np.float32(10 ** (rng.uniform(-15, 0) / 20))
+            label = f"{label} + {second_label}"
         if cfg.random_filter_prob > 0 and rng.random() < cfg.random_filter_prob:
             noise = random_filter(noise, rng)
 
@@ -282,7 +298,7 @@ class MixtureMaker:
         if peak > 0.99:
             gain *= 0.99 / peak
         gain = np.float32(gain)
-        return Mixture(clean=target * gain, noisy=noisy * gain, snr_db=snr)
+        return Mixture(clean=target * gain, noisy=noisy * gain, snr_db=snr, noise=label)
 
 
 def make_rirs(
@@ -339,12 +355,17 @@ class MixtureStream(IterableDataset):
             yield torch.from_numpy(mix.clean), torch.from_numpy(mix.noisy)
 
 
+def validation_mixtures(maker: MixtureMaker, count: int, seed: int) -> list[Mixture]:
+    """``count`` fixed mixtures, a function of the maker's settings and signals and ``seed``."""
+    rng = np.random.default_rng(seed)
+    return [maker.make(rng) for _ in range(count)]
+
+
 def validation_set(
     maker: MixtureMaker, count: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """``count`` fixed mixtures: clean ``[N, S]``, noisy ``[N, S]``, SNRs ``[N]`` (dB)."""
-    rng = np.random.default_rng(seed)
-    mixtures = [maker.make(rng) for _ in range(count)]
+    mixtures = validation_mixtures(maker, count, seed)
     clean = torch.from_numpy(np.stack([m.clean for m in mixtures]))
     noisy = torch.from_numpy(np.stack([m.noisy for m in mixtures]))
     return clean, noisy, np.array([m.snr_db for m in mixtures])

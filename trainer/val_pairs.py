@@ -10,14 +10,15 @@ from pathlib import Path
 import soundfile as sf
 
 from .config import TrainConfig
-from .data import MixtureMaker, load_validation_audio, validation_set
+from .data import MixtureMaker, load_validation_audio, validation_mixtures
 
 
 def write_validation_pairs(cfg: TrainConfig, out_dir: Path, count: int, seconds: float, seed: int) -> Path:
     """Write ``count`` fixed mixtures from the config's *validation* folders (never its
     training ones) to ``out_dir/clean`` and ``out_dir/noisy`` as 32-bit float WAV, so the
     scores see exactly the samples the mixer made, plus ``out_dir/mixtures.csv`` with each
-    mixture's SNR in dB. Every mixture holds speech (PESQ and STOI are undefined without it).
+    mixture's SNR in dB and its noise (a validation noise file's stem or a synthesised
+    kind). Every mixture holds speech (PESQ and STOI are undefined without it).
 
     Args:
         cfg: a training config; its ``[data]`` settings make the mixtures.
@@ -31,16 +32,17 @@ def write_validation_pairs(cfg: TrainConfig, out_dir: Path, count: int, seconds:
     rate = cfg.features.sample_rate
     audio = load_validation_audio(d, rate)
     mixing = d.model_copy(update={"segment_s": seconds, "noise_only_prob": 0.0})
-    clean, noisy, snr_db = validation_set(MixtureMaker(mixing, rate, audio.speech, audio.noise), count, seed)
+    names = [path.stem for path in audio.noise_files]
+    mixtures = validation_mixtures(MixtureMaker(mixing, rate, audio.speech, audio.noise, names), count, seed)
     out_dir = Path(out_dir)
     (out_dir / "clean").mkdir(parents=True, exist_ok=True)
     (out_dir / "noisy").mkdir(parents=True, exist_ok=True)
     with open(out_dir / "mixtures.csv", "w", newline="") as table:
         writer = csv.writer(table)
-        writer.writerow(["name", "snr_db"])
-        for index in range(count):
+        writer.writerow(["name", "snr_db", "noise"])
+        for index, mixture in enumerate(mixtures):
             name = f"val_{index:04d}.wav"
-            sf.write(out_dir / "clean" / name, clean[index].numpy(), rate, subtype="FLOAT")
-            sf.write(out_dir / "noisy" / name, noisy[index].numpy(), rate, subtype="FLOAT")
-            writer.writerow([name, f"{float(snr_db[index]):.2f}"])
+            sf.write(out_dir / "clean" / name, mixture.clean, rate, subtype="FLOAT")
+            sf.write(out_dir / "noisy" / name, mixture.noisy, rate, subtype="FLOAT")
+            writer.writerow([name, f"{mixture.snr_db:.2f}", mixture.noise])
     return out_dir
