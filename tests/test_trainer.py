@@ -295,12 +295,15 @@ def test_publish_writes_card_and_scores(corpus, tmp_path):
 
 
 def test_distributed_training_with_torchrun(corpus, tmp_path):
-    """Two processes on CPU (gloo backend): the code path multi-GPU runs take with NCCL."""
+    """Two processes on CPU (gloo backend): the code path multi-GPU runs take with NCCL.
+
+    With a time budget and the time schedule on, the ranks share rank 0's clock every step
+    (so that they take the same rate and stop at the same step)."""
     import os
     import subprocess
     import sys
 
-    config = _write_config(corpus, tmp_path)
+    config = _write_config(corpus, tmp_path, "max_minutes = 10.0\n[optim]\ntime_schedule = true\n")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [

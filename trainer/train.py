@@ -348,6 +348,9 @@ def train(
         running.append(loss_value)
         bar.update(1)
         minutes = (elapsed_before + time.monotonic() - start_time) / 60
+        if cfg.max_minutes is not None:
+            # every process must stop at the same step, so under torchrun the clock is rank 0's
+            minutes = ddp.broadcast_value(minutes, device)
 
         if step % cfg.log_every == 0 and writer:
             writer.writerow(
