@@ -318,6 +318,7 @@ def train(
         writer.writerow(["step", "minutes", "lr", "train_loss", "grad_norm", "val_loss", "best_val_loss"])
 
     start_time = time.monotonic()
+    minutes = elapsed_before / 60  # time trained so far; rank 0's under torchrun (see below)
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not (progress and ddp.main), desc=cfg.name)
     running, stopped_early = [], False
     model.train()
@@ -325,11 +326,7 @@ def train(
         if step >= cfg.max_steps:
             break
         clean, noisy = clean.to(device, non_blocking=True), noisy.to(device, non_blocking=True)
-        clock = 0.0
-        if cfg.optim.time_schedule:
-            # every process must take the same rate, so under torchrun the clock is rank 0's
-            clock = ddp.broadcast_value((elapsed_before + time.monotonic() - start_time) / 60, device)
-        lr = _lr_at(step, cfg, clock)
+        lr = _lr_at(step, cfg, minutes)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
@@ -349,7 +346,8 @@ def train(
         bar.update(1)
         minutes = (elapsed_before + time.monotonic() - start_time) / 60
         if cfg.max_minutes is not None:
-            # every process must stop at the same step, so under torchrun the clock is rank 0's
+            # every process must stop at the same step and (with optim.time_schedule) take the
+            # same rate, so under torchrun the clock is rank 0's
             minutes = ddp.broadcast_value(minutes, device)
 
         if step % cfg.log_every == 0 and writer:
