@@ -14,15 +14,7 @@ from pathlib import Path
 import torch
 
 from hush.models import load_weights
-from hush.models.features import (
-    FeatureConfig,
-    analysis,
-    analysis_window,
-    frame_signal,
-    overlap_add,
-    synthesis,
-    synthesis_window,
-)
+from hush.models.features import FeatureConfig, analysis_window, overlap_add, synthesis, synthesis_window
 
 from .config import LossConfig, TrainConfig
 from .data import MixtureMaker, load_validation_audio, validation_set
@@ -58,15 +50,14 @@ def audio_validation_loss(cfg: TrainConfig, weights: list[Path]) -> dict[str, fl
     clean, noisy, _ = validation_set(
         MixtureMaker(d, rate, audio.speech, audio.noise), d.val_mixtures, d.val_seed
     )
-    reference = FeatureConfig(sample_rate=rate)
-    window = analysis_window(reference)
+    reference = cfg.model_copy(update={"features": FeatureConfig(sample_rate=rate)})
+    window = analysis_window(reference.features)
     base_loss = LossConfig(compression=cfg.loss.compression)
-    hop = reference.hop_length
     results = {}
     for path in weights:
         enhanced = enhance_batch(path, noisy, cfg)
-        usable = enhanced.shape[1] // hop * hop
-        est = analysis(frame_signal(enhanced[:, :usable], reference), window)
-        ref = analysis(frame_signal(clean[:, :usable], reference), window)
+        est = spectra(enhanced, reference, window)
+        # models with more look-ahead finish fewer samples: compare over the enhanced length
+        ref = spectra(clean[:, : enhanced.shape[1]], reference, window)
         results[str(path)] = float(compressed_spectral_loss(est, ref, base_loss))
     return results
