@@ -87,13 +87,13 @@ class FeatureConfig(BaseModel):
         return math.exp(-self.hop_length / (self.norm_tau_s * self.sample_rate))
 
 
-def sqrt_hann_window(win_length: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Periodic sqrt-Hann window ``[win_length]``, used for both analysis and synthesis."""
-    return torch.hann_window(win_length, periodic=True, dtype=torch.float64).sqrt().to(dtype)
-
-
 def _periodic_hann(length: int) -> torch.Tensor:
     return torch.hann_window(length, periodic=True, dtype=torch.float64)
+
+
+def sqrt_hann_window(win_length: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Periodic sqrt-Hann window ``[win_length]``, used for both analysis and synthesis."""
+    return _periodic_hann(win_length).sqrt().to(dtype)
 
 
 def analysis_window(cfg: FeatureConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:

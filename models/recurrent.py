@@ -120,14 +120,12 @@ class RecurrentDenoiser(GainModel):
             raise ValueError("resampling bins does not support phase features")
         if source.arch.model_copy(update={"deep_filter_bins": self.arch.deep_filter_bins}) != self.arch:
             raise ValueError("resampling bins needs the same architecture apart from deep_filter_bins")
-        bin_hz, source_bin_hz = (
-            self.features.sample_rate / self.features.frame_length,
-            (source.features.sample_rate / source.features.frame_length),
-        )
+        # own bin k lies at source bin k * (source FFT size / own FFT size): same sample rate
+        source_bins_per_bin = source.features.frame_length / self.features.frame_length
 
         def resample(rows: torch.Tensor, n_out: int) -> torch.Tensor:
             """``[n_in, ...]`` per-bin rows -> ``[n_out, ...]``, interpolated at own bin frequencies."""
-            position = (torch.arange(n_out, dtype=torch.float64) * bin_hz / source_bin_hz).clamp(
+            position = (torch.arange(n_out, dtype=torch.float64) * source_bins_per_bin).clamp(
                 max=rows.shape[0] - 1
             )
             low = position.floor().long()
