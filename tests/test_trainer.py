@@ -436,3 +436,49 @@ def test_mixtures_name_their_noise_without_changing_the_audio():
     assert mixture.noise.split(" + ")[0] == "fan"
     with pytest.raises(ValueError, match="one name per noise"):
         MixtureMaker(data, 16000, speech, noise, ["fan"])
+
+
+def test_speaker_balance_draws_every_speaker_equally():
+    # nine files of one speaker and one of another: per file the lone speaker is 10 % of the
+    # utterances, per speaker half
+    speech = [speech_like(1.0, seed=seed) for seed in range(10)]
+    noise = [np.random.default_rng(0).standard_normal(16000).astype(np.float32)]
+    data = DataConfig(segment_s=1.0)
+
+    def lone_share(maker: MixtureMaker) -> float:
+        rng = np.random.default_rng(1)
+        return np.mean([maker._utterance(rng) is speech[9] for _ in range(4000)])
+
+    assert lone_share(MixtureMaker(data, 16000, speech, noise)) == pytest.approx(0.1, abs=0.02)
+    balanced = MixtureMaker(data, 16000, speech, noise, speech_groups=[0] * 9 + [1])
+    assert lone_share(balanced) == pytest.approx(0.5, abs=0.03)
+    with pytest.raises(ValueError, match="one speaker group per speech signal"):
+        MixtureMaker(data, 16000, speech, noise, speech_groups=[0, 1])
+
+
+def test_speaker_groups_come_from_the_manifest_and_reach_training(corpus, tmp_path):
+    from hush.trainer.data import list_audio, speaker_groups
+
+    manifest = corpus / "manifest.csv"
+    # two training files of one speaker
+    manifest.write_text(manifest.read_text().replace(",test,s3,", ",test,s2,"))
+    files = list_audio([corpus / "speech/train"], manifest, None, None)
+    groups = speaker_groups(files, manifest)
+    assert [f.name for f in files] == [f"s{i}.flac" for i in range(6)]
+    assert groups[2] == groups[3] and len(set(groups)) == 5
+    with pytest.raises(FileNotFoundError, match="needs the manifest"):
+        speaker_groups(files, tmp_path / "none.csv")
+    stray = corpus / "speech/train/stray.flac"
+    sf.write(stray, speech_like(1.0, seed=99), 16000)
+    with pytest.raises(ValueError, match="no speaker"):
+        speaker_groups([*files, stray], manifest)
+    stray.unlink()
+
+    config = _write_config(corpus, tmp_path)
+    config.write_text(config.read_text().replace("[data]\n", '[data]\nspeech_balance = "speaker"\n'))
+    result = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    model, _ = load_weights(tmp_path / "run" / "export" / "tiny.json")
+    assert model.num_parameters() > 0
+    provenance = json.loads((tmp_path / "run" / "export" / "tiny.json").read_text())["provenance"]
+    assert provenance["extra"]["train_config"]["data"]["speech_balance"] == "speaker"

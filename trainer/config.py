@@ -38,6 +38,16 @@ class DataConfig(_Strict):
         None, ge=1, description="Use at most this many files per folder set (tests)."
     )
 
+    speech_balance: Literal["file", "speaker"] = Field(
+        "file",
+        description=(
+            "How utterances are drawn: every file equally likely, or every speaker equally likely "
+            "(the manifest's speaker_or_type column), then one of that speaker's files. "
+            "'speaker' keeps a source with many files per speaker from dominating the training "
+            "mixtures and the validation set; it needs the manifest."
+        ),
+    )
+
     segment_s: float = Field(4.0, gt=0, description="Length of each training mixture in seconds.")
     snr_db: tuple[float, float] = (-5.0, 20.0)
     high_snr_prob: float = Field(

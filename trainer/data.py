@@ -64,6 +64,39 @@ def list_audio(
     return files
 
 
+def speaker_groups(files: list[Path], manifest: Path | None) -> list[int]:
+    """One group index per file: files of the same speaker (the manifest's
+    ``speaker_or_type`` column, whose ids carry their source's prefix) share an index."""
+    if manifest is None or not Path(manifest).is_file():
+        raise FileNotFoundError(f"speech_balance = 'speaker' needs the manifest, not found: {manifest}")
+    root = Path(manifest).resolve().parent
+    with Path(manifest).open(newline="") as handle:
+        speakers = {
+            str((root / row["path"]).resolve()): row["speaker_or_type"] for row in csv.DictReader(handle)
+        }
+    missing = [str(path) for path in files if str(path.resolve()) not in speakers]
+    if missing:
+        raise ValueError(f"{len(missing)} speech files have no speaker in {manifest}, e.g. {missing[0]}")
+    index: dict[str, int] = {}
+    return [index.setdefault(speakers[str(path.resolve())], len(index)) for path in files]
+
+
+def load_speech(
+    files: list[Path], sample_rate: int, data: DataConfig
+) -> tuple[list[np.ndarray], list[int] | None]:
+    """Decoded speech and, with ``speech_balance = 'speaker'``, each signal's speaker group
+    (``None`` otherwise: every file equally likely)."""
+    if data.speech_balance == "file":
+        return load_audio_files(files, sample_rate), None
+    groups = speaker_groups(files, data.manifest)
+    signals, kept = [], []
+    for path, group in zip(files, groups, strict=True):
+        decoded = load_audio_files([path], sample_rate)  # [] for an empty file
+        signals += decoded
+        kept += [group] * len(decoded)
+    return signals, kept
+
+
 def licence_summary(files: list[Path], manifest: Path | None) -> dict[str, int]:
     """How many of ``files`` carry each licence (``unknown`` when not in the manifest)."""
     licences = _manifest_licences(manifest)
@@ -95,6 +128,7 @@ class ValidationAudio:
     noise_files: list[Path]
     speech: list[np.ndarray]  # each [S] float32 at the config's sample rate
     noise: list[np.ndarray]
+    speech_groups: list[int] | None = None  # speaker group of each speech signal (speech_balance)
 
 
 def load_validation_audio(data: DataConfig, sample_rate: int) -> ValidationAudio:
@@ -102,11 +136,9 @@ def load_validation_audio(data: DataConfig, sample_rate: int) -> ValidationAudio
     (the validation loss chooses the checkpoint that ships), decoded at ``sample_rate``."""
     speech_files = list_audio(data.speech_val, data.manifest, data.allowed_licences, data.max_files)
     noise_files = list_audio(data.noise_val, data.manifest, data.allowed_licences, data.max_files)
+    speech, groups = load_speech(speech_files, sample_rate, data)
     return ValidationAudio(
-        speech_files,
-        noise_files,
-        load_audio_files(speech_files, sample_rate),
-        load_audio_files(noise_files, sample_rate),
+        speech_files, noise_files, speech, load_audio_files(noise_files, sample_rate), groups
     )
 
 
@@ -195,12 +227,21 @@ class MixtureMaker:
         speech: list[np.ndarray],
         noise: list[np.ndarray],
         noise_names: list[str] | None = None,
+        speech_groups: list[int] | None = None,
     ) -> None:
-        """``noise_names`` (one per ``noise`` signal, e.g. file stems) only label the mixtures."""
+        """``noise_names`` (one per ``noise`` signal, e.g. file stems) only label the mixtures.
+        ``speech_groups`` (one speaker index per ``speech`` signal) makes every speaker, not
+        every signal, equally likely, for utterances and babble talkers alike."""
         if not speech or not noise:
             raise ValueError("need at least one speech and one noise signal")
         if noise_names is not None and len(noise_names) != len(noise):
             raise ValueError("need one name per noise signal")
+        if speech_groups is not None and len(speech_groups) != len(speech):
+            raise ValueError("need one speaker group per speech signal")
+        self.speaker_signals: list[np.ndarray] | None = None
+        if speech_groups is not None:
+            groups = np.asarray(speech_groups)
+            self.speaker_signals = [np.flatnonzero(groups == g) for g in np.unique(groups)]
         self.cfg = cfg
         self.sample_rate = sample_rate
         self.speech = speech
@@ -215,12 +256,19 @@ class MixtureMaker:
         self.noise_probs = weights / weights.sum()
         self._rirs: list[tuple[np.ndarray, np.ndarray]] | None = None
 
+    def _utterance(self, rng: np.random.Generator) -> np.ndarray:
+        """One speech signal: any file equally likely, or any speaker with speaker groups."""
+        if self.speaker_signals is None:
+            # one draw, as before speaker balance existed: older configs keep their random stream
+            return self.speech[int(rng.integers(len(self.speech)))]
+        signals = self.speaker_signals[int(rng.integers(len(self.speaker_signals)))]
+        return self.speech[int(signals[int(rng.integers(len(signals)))])]
+
     def _speech(self, rng: np.random.Generator) -> np.ndarray:
         out = np.zeros(self.length, dtype=np.float32)
         pos = int(rng.integers(0, max(1, int(0.3 * self.length))))
         while pos < self.length:
-            utterance = self.speech[int(rng.integers(len(self.speech)))]
-            utterance = utterance * np.float32(10 ** (rng.uniform(-6, 6) / 20))
+            utterance = self._utterance(rng) * np.float32(10 ** (rng.uniform(-6, 6) / 20))
             room = self.length - pos
             if utterance.shape[0] > room:
                 start = int(rng.integers(0, utterance.shape[0] - room + 1)) if pos == 0 else 0
@@ -244,7 +292,7 @@ class MixtureMaker:
             lo, hi = self.cfg.babble_talkers
             noise = np.zeros(self.length, dtype=np.float32)
             for _ in range(int(rng.integers(lo, hi + 1))):
-                talker = crop_or_loop(self.speech[int(rng.integers(len(self.speech)))], self.length, rng)
+                talker = crop_or_loop(self._utterance(rng), self.length, rng)
                 noise += talker / np.float32(np.sqrt(active_power(talker)))
         else:
             noise = hum(self.length, self.sample_rate, rng)

@@ -32,6 +32,7 @@ from .data import (
     licence_summary,
     list_audio,
     load_audio_files,
+    load_speech,
     load_validation_audio,
     validation_set,
 )
@@ -261,13 +262,15 @@ def train(
     d = cfg.data
     speech_files = list_audio(d.speech_train, d.manifest, d.allowed_licences, d.max_files)
     noise_files = list_audio(d.noise_train, d.manifest, d.allowed_licences, d.max_files)
-    speech, noise = load_audio_files(speech_files, rate), load_audio_files(noise_files, rate)
+    (speech, speech_groups), noise = load_speech(speech_files, rate, d), load_audio_files(noise_files, rate)
     val_audio = load_validation_audio(d, rate)
     summary = _data_summary(cfg, speech_files, noise_files, speech, noise)
     summary["val_speech_licences"] = licence_summary(val_audio.speech_files, d.manifest)
     summary["val_noise_licences"] = licence_summary(val_audio.noise_files, d.manifest)
     val_clean, val_noisy, _ = validation_set(
-        MixtureMaker(d, rate, val_audio.speech, val_audio.noise), d.val_mixtures, d.val_seed
+        MixtureMaker(d, rate, val_audio.speech, val_audio.noise, speech_groups=val_audio.speech_groups),
+        d.val_mixtures,
+        d.val_seed,
     )
 
     # read now, not at export: the checkout may move on during a long run
@@ -291,7 +294,7 @@ def train(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    maker = MixtureMaker(d, rate, speech, noise)
+    maker = MixtureMaker(d, rate, speech, noise, speech_groups=speech_groups)
     loader = DataLoader(
         MixtureStream(maker, seed=cfg.seed + step, rank=ddp.rank),
         batch_size=max(1, cfg.batch_size // ddp.world),  # batch_size is the global batch

@@ -48,7 +48,9 @@ def audio_validation_loss(cfg: TrainConfig, weights: list[Path]) -> dict[str, fl
     rate = cfg.features.sample_rate
     audio = load_validation_audio(d, rate)
     clean, noisy, _ = validation_set(
-        MixtureMaker(d, rate, audio.speech, audio.noise), d.val_mixtures, d.val_seed
+        MixtureMaker(d, rate, audio.speech, audio.noise, speech_groups=audio.speech_groups),
+        d.val_mixtures,
+        d.val_seed,
     )
     reference = cfg.model_copy(update={"features": FeatureConfig(sample_rate=rate)})
     window = analysis_window(reference.features)

@@ -33,7 +33,9 @@ def write_validation_pairs(cfg: TrainConfig, out_dir: Path, count: int, seconds:
     audio = load_validation_audio(d, rate)
     mixing = d.model_copy(update={"segment_s": seconds, "noise_only_prob": 0.0})
     names = [path.stem for path in audio.noise_files]
-    mixtures = validation_mixtures(MixtureMaker(mixing, rate, audio.speech, audio.noise, names), count, seed)
+    mixtures = validation_mixtures(
+        MixtureMaker(mixing, rate, audio.speech, audio.noise, names, audio.speech_groups), count, seed
+    )
     out_dir = Path(out_dir)
     (out_dir / "clean").mkdir(parents=True, exist_ok=True)
     (out_dir / "noisy").mkdir(parents=True, exist_ok=True)
