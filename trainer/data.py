@@ -33,13 +33,14 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3"}
 
 
 # --------------------------------------------------------------------------- file lists
-def _manifest_licences(manifest: Path | None) -> dict[str, str]:
-    """Map resolved file path -> licence, from a manifest with ``path`` and ``license`` columns."""
+def _manifest_column(manifest: Path | None, column: str) -> dict[str, str]:
+    """Map resolved file path -> ``column``, from a manifest with a ``path`` column
+    (empty when there is no manifest)."""
     if manifest is None or not Path(manifest).is_file():
         return {}
     root = Path(manifest).resolve().parent
     with Path(manifest).open(newline="") as handle:
-        return {str((root / row["path"]).resolve()): row["license"] for row in csv.DictReader(handle)}
+        return {str((root / row["path"]).resolve()): row[column] for row in csv.DictReader(handle)}
 
 
 def list_audio(
@@ -52,7 +53,7 @@ def list_audio(
             raise FileNotFoundError(f"audio folder not found: {directory}")
         files += sorted(p for p in Path(directory).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
     if allowed_licences is not None:
-        licences = _manifest_licences(manifest)
+        licences = _manifest_column(manifest, "license")
         if not licences:
             raise FileNotFoundError(f"licence filtering needs the manifest, not found: {manifest}")
         allowed = set(allowed_licences)
@@ -67,13 +68,9 @@ def list_audio(
 def speaker_groups(files: list[Path], manifest: Path | None) -> list[int]:
     """One group index per file: files of the same speaker (the manifest's
     ``speaker_or_type`` column, whose ids carry their source's prefix) share an index."""
-    if manifest is None or not Path(manifest).is_file():
+    speakers = _manifest_column(manifest, "speaker_or_type")
+    if not speakers:
         raise FileNotFoundError(f"speech_balance = 'speaker' needs the manifest, not found: {manifest}")
-    root = Path(manifest).resolve().parent
-    with Path(manifest).open(newline="") as handle:
-        speakers = {
-            str((root / row["path"]).resolve()): row["speaker_or_type"] for row in csv.DictReader(handle)
-        }
     missing = [str(path) for path in files if str(path.resolve()) not in speakers]
     if missing:
         raise ValueError(f"{len(missing)} speech files have no speaker in {manifest}, e.g. {missing[0]}")
@@ -99,7 +96,7 @@ def load_speech(
 
 def licence_summary(files: list[Path], manifest: Path | None) -> dict[str, int]:
     """How many of ``files`` carry each licence (``unknown`` when not in the manifest)."""
-    licences = _manifest_licences(manifest)
+    licences = _manifest_column(manifest, "license")
     counts: dict[str, int] = {}
     for path in files:
         key = licences.get(str(path.resolve()), "unknown")
@@ -129,6 +126,11 @@ class ValidationAudio:
     speech: list[np.ndarray]  # each [S] float32 at the config's sample rate
     noise: list[np.ndarray]
     speech_groups: list[int] | None = None  # speaker group of each speech signal (speech_balance)
+
+    def maker(self, data: DataConfig, sample_rate: int) -> MixtureMaker:
+        """The mixer over these signals: speaker groups as loaded, noises named by file stem."""
+        names = [path.stem for path in self.noise_files]
+        return MixtureMaker(data, sample_rate, self.speech, self.noise, names, self.speech_groups)
 
 
 def load_validation_audio(data: DataConfig, sample_rate: int) -> ValidationAudio:

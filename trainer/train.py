@@ -267,11 +267,7 @@ def train(
     summary = _data_summary(cfg, speech_files, noise_files, speech, noise)
     summary["val_speech_licences"] = licence_summary(val_audio.speech_files, d.manifest)
     summary["val_noise_licences"] = licence_summary(val_audio.noise_files, d.manifest)
-    val_clean, val_noisy, _ = validation_set(
-        MixtureMaker(d, rate, val_audio.speech, val_audio.noise, speech_groups=val_audio.speech_groups),
-        d.val_mixtures,
-        d.val_seed,
-    )
+    val_clean, val_noisy, _ = validation_set(val_audio.maker(d, rate), d.val_mixtures, d.val_seed)
 
     # read now, not at export: the checkout may move on during a long run
     git_commit = _git_commit()

@@ -17,7 +17,7 @@ from hush.models import load_weights
 from hush.models.features import FeatureConfig, analysis_window, overlap_add, synthesis, synthesis_window
 
 from .config import LossConfig, TrainConfig
-from .data import MixtureMaker, load_validation_audio, validation_set
+from .data import load_validation_audio, validation_set
 from .loss import compressed_spectral_loss
 from .train import enhance_spectra, spectra
 
@@ -47,11 +47,7 @@ def audio_validation_loss(cfg: TrainConfig, weights: list[Path]) -> dict[str, fl
     d = cfg.data
     rate = cfg.features.sample_rate
     audio = load_validation_audio(d, rate)
-    clean, noisy, _ = validation_set(
-        MixtureMaker(d, rate, audio.speech, audio.noise, speech_groups=audio.speech_groups),
-        d.val_mixtures,
-        d.val_seed,
-    )
+    clean, noisy, _ = validation_set(audio.maker(d, rate), d.val_mixtures, d.val_seed)
     reference = cfg.model_copy(update={"features": FeatureConfig(sample_rate=rate)})
     window = analysis_window(reference.features)
     base_loss = LossConfig(compression=cfg.loss.compression)

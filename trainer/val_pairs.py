@@ -10,7 +10,7 @@ from pathlib import Path
 import soundfile as sf
 
 from .config import TrainConfig
-from .data import MixtureMaker, load_validation_audio, validation_mixtures
+from .data import load_validation_audio, validation_mixtures
 
 
 def write_validation_pairs(cfg: TrainConfig, out_dir: Path, count: int, seconds: float, seed: int) -> Path:
@@ -32,10 +32,7 @@ def write_validation_pairs(cfg: TrainConfig, out_dir: Path, count: int, seconds:
     rate = cfg.features.sample_rate
     audio = load_validation_audio(d, rate)
     mixing = d.model_copy(update={"segment_s": seconds, "noise_only_prob": 0.0})
-    names = [path.stem for path in audio.noise_files]
-    mixtures = validation_mixtures(
-        MixtureMaker(mixing, rate, audio.speech, audio.noise, names, audio.speech_groups), count, seed
-    )
+    mixtures = validation_mixtures(audio.maker(mixing, rate), count, seed)
     out_dir = Path(out_dir)
     (out_dir / "clean").mkdir(parents=True, exist_ok=True)
     (out_dir / "noisy").mkdir(parents=True, exist_ok=True)
