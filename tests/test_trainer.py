@@ -482,3 +482,59 @@ def test_speaker_groups_come_from_the_manifest_and_reach_training(corpus, tmp_pa
     assert model.num_parameters() > 0
     provenance = json.loads((tmp_path / "run" / "export" / "tiny.json").read_text())["provenance"]
     assert provenance["extra"]["train_config"]["data"]["speech_balance"] == "speaker"
+
+
+def test_diffuse_rir_decays_at_its_rt60_with_the_asked_direct_to_reverberant_ratio():
+    from hush.trainer.data import diffuse_rir
+
+    rir = diffuse_rir(16000, rt60_s=0.8, drr_db=-6.0, rng=np.random.default_rng(0))
+    assert rir.shape == (12800,) and rir[0] == 1.0
+    tail = rir[1:].astype(np.float64)
+    assert 10 * np.log10(1.0 / np.sum(tail**2)) == pytest.approx(-6.0, abs=1e-6)
+    # energy 0.4 s later (half the RT60) is 30 dB down, within the noise of one draw
+    early, late = np.mean(tail[:800] ** 2), np.mean(tail[6400:7200] ** 2)
+    assert 10 * np.log10(early / late) == pytest.approx(30.0, abs=2.0)
+
+
+def test_reverberant_babble_fills_the_pauses_between_words():
+    # one talker speaking 0.5 s on, 0.5 s off: dry, the pauses are silent; across a
+    # reverberant room they fill with the tail
+    words = np.zeros(16000, dtype=np.float32)
+    words[:8000] = np.random.default_rng(0).standard_normal(8000).astype(np.float32)
+    noise = [np.ones(16000, dtype=np.float32)]
+    only_babble = dict(
+        segment_s=2.0,
+        real_noise_weight=0,
+        coloured_noise_weight=0,
+        hum_weight=0,
+        babble_talkers=(1, 1),
+        modulation_prob=0.0,
+    )
+
+    def quietest_to_mean_db(data: DataConfig) -> float:
+        maker = MixtureMaker(data, 16000, [words], noise)
+        babble, label = maker._one_noise(np.random.default_rng(3))
+        assert label == "babble" and np.mean(babble**2) == pytest.approx(1.0, rel=1e-3)
+        frames = np.mean(babble[: 32000 // 160 * 160].reshape(-1, 160) ** 2, axis=1)
+        return float(10 * np.log10(frames.min() / frames.mean() + 1e-12))
+
+    assert quietest_to_mean_db(DataConfig(**only_babble)) < -60
+    reverberant = DataConfig(
+        **only_babble, babble_reverb_prob=1.0, babble_rt60_s=(1.0, 1.0), babble_drr_db=(-10.0, -10.0)
+    )
+    # 0.5 s into a pause the tail of a 1 s RT60 is 30 dB down, not silent
+    assert quietest_to_mean_db(reverberant) > -35
+
+
+def test_speed_perturbation_changes_duration_and_keeps_the_default_stream():
+    speech = [speech_like(1.0, seed=seed) for seed in range(3)]
+    noise = [np.random.default_rng(0).standard_normal(16000).astype(np.float32)]
+    faster = DataConfig(segment_s=1.0, speed_perturb_prob=1.0, speed_range=(1.25, 1.25))
+    voice = MixtureMaker(faster, 16000, speech, noise)._voice(np.random.default_rng(0))
+    assert voice.dtype == np.float32 and voice.shape[0] == pytest.approx(16000 / 1.25, abs=2)
+    # off (the default), no extra random draws: mixtures are exactly those of a config
+    # that never heard of the option
+    off = DataConfig(segment_s=1.0, speed_perturb_prob=0.0, babble_reverb_prob=0.0)
+    a = validation_mixtures(MixtureMaker(off, 16000, speech, noise), 4, seed=5)
+    b = validation_mixtures(MixtureMaker(DataConfig(segment_s=1.0), 16000, speech, noise), 4, seed=5)
+    assert all(np.array_equal(x.noisy, y.noisy) for x, y in zip(a, b, strict=True))

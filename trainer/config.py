@@ -73,6 +73,29 @@ class DataConfig(_Strict):
     hum_weight: float = Field(0.1, ge=0)
     second_noise_prob: float = Field(0.3, ge=0, le=1, description="Add a second noise at a random level.")
     babble_talkers: tuple[int, int] = (3, 8)
+    babble_reverb_prob: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Babble heard across a room (cafe, station, open office): the summed talkers go "
+            "through a diffuse-field impulse response (see babble_rt60_s, babble_drr_db)."
+        ),
+    )
+    babble_rt60_s: tuple[float, float] = (0.3, 1.2)
+    babble_drr_db: tuple[float, float] = Field(
+        (-12.0, 3.0), description="Direct-to-reverberant ratio of reverberant babble (dB)."
+    )
+    speed_perturb_prob: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Share of utterances (and babble talkers) played faster or slower by a factor from "
+            "speed_range, which moves pitch and formants with it: more voices from few speakers."
+        ),
+    )
+    speed_range: tuple[float, float] = (0.9, 1.1)
     modulation_prob: float = Field(0.2, ge=0, le=1, description="Slow random level changes of the noise.")
 
     random_filter_prob: float = Field(

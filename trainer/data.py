@@ -4,8 +4,9 @@ Each training example is a ``segment_s`` second pair ``(clean, noisy)``:
 
 1. speech: a random utterance (cropped, or followed by others after short gaps);
 2. noise: a real recording, or synthesised coloured noise, hum, or babble from other
-   training utterances where real noise is thin; sometimes a second noise on top, and
-   slow level changes;
+   training utterances where real noise is thin (optionally heard across a reverberant
+   room); sometimes a second noise on top, and slow level changes; utterances may be sped
+   up or slowed down for more voices;
 3. a random second-order filter on each (microphone and room colour, as RNNoise does),
    and optionally room reverberation;
 4. mixed at an SNR drawn from ``snr_db`` and scaled to a random level.
@@ -24,7 +25,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
-from scipy.signal import lfilter
+from scipy.signal import fftconvolve, lfilter
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .config import DataConfig
@@ -200,6 +201,20 @@ def hum(length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     return (out + 10 ** (rng.uniform(-40, -15) / 20) * rng.standard_normal(length)).astype(np.float32)
 
 
+def diffuse_rir(sample_rate: int, rt60_s: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Statistical impulse response of a distant source ``[rt60_s * sample_rate]``: a unit
+    direct impulse, then Gaussian noise decaying 60 dB over ``rt60_s`` (Polack's diffuse
+    model), scaled so the direct path is ``drr_db`` above the tail's energy. No room
+    geometry is needed (unlike ``make_rirs``), which suits a crowd of talkers all around."""
+    length = max(2, int(rt60_s * sample_rate))
+    t = np.arange(length) / sample_rate
+    tail = rng.standard_normal(length) * np.exp(-3.0 * math.log(10.0) * t / rt60_s)
+    tail[0] = 0.0
+    tail *= math.sqrt(10 ** (-drr_db / 10) / (np.sum(tail**2) + 1e-12))
+    tail[0] = 1.0
+    return tail.astype(np.float32)
+
+
 def slow_modulation(length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """A smooth gain curve varying by up to +-8 dB over about a second."""
     knots = max(2, int(length / sample_rate * 2))
@@ -266,11 +281,22 @@ class MixtureMaker:
         signals = self.speaker_signals[int(rng.integers(len(self.speaker_signals)))]
         return self.speech[int(signals[int(rng.integers(len(signals)))])]
 
+    def _voice(self, rng: np.random.Generator) -> np.ndarray:
+        """An utterance, sometimes sped up or slowed down (``speed_perturb_prob``)."""
+        utterance = self._utterance(rng)
+        # draw only when the option is on, so older configs keep their random stream
+        if self.cfg.speed_perturb_prob > 0 and rng.random() < self.cfg.speed_perturb_prob:
+            speed = rng.uniform(*self.cfg.speed_range)
+            # resampled to rate / speed and played at rate: speed times faster, pitch up too
+            utterance = soxr.resample(utterance, self.sample_rate, self.sample_rate / speed)
+            utterance = utterance.astype(np.float32)
+        return utterance
+
     def _speech(self, rng: np.random.Generator) -> np.ndarray:
         out = np.zeros(self.length, dtype=np.float32)
         pos = int(rng.integers(0, max(1, int(0.3 * self.length))))
         while pos < self.length:
-            utterance = self._utterance(rng) * np.float32(10 ** (rng.uniform(-6, 6) / 20))
+            utterance = self._voice(rng) * np.float32(10 ** (rng.uniform(-6, 6) / 20))
             room = self.length - pos
             if utterance.shape[0] > room:
                 start = int(rng.integers(0, utterance.shape[0] - room + 1)) if pos == 0 else 0
@@ -294,8 +320,20 @@ class MixtureMaker:
             lo, hi = self.cfg.babble_talkers
             noise = np.zeros(self.length, dtype=np.float32)
             for _ in range(int(rng.integers(lo, hi + 1))):
-                talker = crop_or_loop(self._utterance(rng), self.length, rng)
+                talker = crop_or_loop(self._voice(rng), self.length, rng)
                 noise += talker / np.float32(np.sqrt(active_power(talker)))
+            if self.cfg.babble_reverb_prob > 0 and rng.random() < self.cfg.babble_reverb_prob:
+                rir = diffuse_rir(
+                    self.sample_rate,
+                    rng.uniform(*self.cfg.babble_rt60_s),
+                    rng.uniform(*self.cfg.babble_drr_db),
+                    rng,
+                )
+                # lead in with the segment's own end so the reverberation has built up at
+                # sample 0, as in a room where the crowd was talking before the recording
+                lead = noise[-min(rir.shape[0], self.length) :]
+                noise = fftconvolve(np.concatenate([lead, noise]), rir)[lead.shape[0] :]
+                noise = noise[: self.length]
         else:
             noise = hum(self.length, self.sample_rate, rng)
         noise = noise.astype(np.float32)
