@@ -484,6 +484,75 @@ def test_speaker_groups_come_from_the_manifest_and_reach_training(corpus, tmp_pa
     assert provenance["extra"]["train_config"]["data"]["speech_balance"] == "speaker"
 
 
+def test_noise_type_balance_draws_every_type_equally():
+    # nine recordings of one type and one of another: per file the lone type is 10 % of the
+    # recorded noises, per type half
+    speech = [speech_like(1.0, seed=0)]
+    noise = [np.random.default_rng(seed).standard_normal(16000).astype(np.float32) for seed in range(10)]
+    names = [f"music_{i}" for i in range(9)] + ["cafe"]
+    data = DataConfig(segment_s=1.0, coloured_noise_weight=0.0, babble_weight=0.0, hum_weight=0.0)
+
+    def lone_share(maker: MixtureMaker) -> float:
+        rng = np.random.default_rng(1)
+        return np.mean([maker._one_noise(rng)[1] == "cafe" for _ in range(4000)])
+
+    assert lone_share(MixtureMaker(data, 16000, speech, noise, names)) == pytest.approx(0.1, abs=0.02)
+    balanced = MixtureMaker(data, 16000, speech, noise, names, noise_groups=[0] * 9 + [1])
+    assert lone_share(balanced) == pytest.approx(0.5, abs=0.03)
+    with pytest.raises(ValueError, match="one type group per noise signal"):
+        MixtureMaker(data, 16000, speech, noise, names, noise_groups=[0, 1])
+
+
+def test_extra_manifest_brings_licensed_noise_from_outside_the_corpus(corpus, tmp_path):
+    from hush.trainer.data import list_audio, noise_groups
+
+    extra = tmp_path / "ambient"
+    rows = ["split,kind,path,duration_s,source,speaker_or_type,license"]
+    for split in ("train", "val"):
+        for name, licence in (("cafe_a", "CC0"), ("cafe_b", "CC0"), ("bus", "CC-BY-NC-4.0")):
+            path = extra / split / f"{name}.flac"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, 0.05 * np.random.default_rng(len(name)).standard_normal(24000), 16000)
+            rows.append(f"{split},noise,{split}/{name}.flac,1.5,test,{name[:4]},{licence}")
+    (extra / "manifest.csv").write_text("\n".join(rows) + "\n")
+
+    allowed = ["CC0", "CC-BY-4.0"]
+    corpus_only = DataConfig(manifest=corpus / "manifest.csv", allowed_licences=allowed)
+    both = corpus_only.model_copy(update={"extra_manifests": [extra / "manifest.csv"]})
+    folders = [corpus / "noise/train", extra / "train"]
+    # without its manifest the fetched noise has no licence and is left out
+    assert [f.name for f in list_audio(folders, corpus_only.manifests, allowed, None)] == [
+        f"n{i}.ogg" for i in range(6)
+    ]
+    files = list_audio(folders, both.manifests, allowed, None)
+    assert [f.name for f in files][-2:] == ["cafe_a.flac", "cafe_b.flac"]  # not the NC one
+    balanced = both.model_copy(update={"noise_balance": "type"})
+    assert noise_groups(files, both) is None
+    assert noise_groups(files, balanced) == [0] * 6 + [1, 1]  # "white", then "cafe"
+
+    config = _write_config(corpus, tmp_path)
+    config.write_text(
+        config.read_text()
+        .replace(
+            f'noise_train = ["{corpus / "noise/train"}"]',
+            f'noise_train = ["{corpus / "noise/train"}", "{extra / "train"}"]',
+        )
+        .replace(
+            f'noise_val = ["{corpus / "noise/val"}"]',
+            f'noise_val = ["{corpus / "noise/val"}", "{extra / "val"}"]',
+        )
+        .replace(
+            "[data]\n",
+            f'[data]\nnoise_balance = "type"\nextra_manifests = ["{extra / "manifest.csv"}"]\n',
+        )
+    )
+    result = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    provenance = json.loads((tmp_path / "run" / "export" / "tiny.json").read_text())["provenance"]
+    assert provenance["extra"]["train_config"]["data"]["noise_balance"] == "type"
+    assert provenance["extra"]["data"]["noise_licences"] == {"CC0": 8}
+
+
 def test_diffuse_rir_decays_at_its_rt60_with_the_asked_direct_to_reverberant_ratio():
     from hush.trainer.data import diffuse_rir
 

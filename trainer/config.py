@@ -31,6 +31,13 @@ class DataConfig(_Strict):
         Path("../shared/data/manifest.csv"),
         description="CSV with path and license columns; needed only to filter by licence.",
     )
+    extra_manifests: list[Path] = Field(
+        [],
+        description=(
+            "More manifests of the same columns, for audio kept outside the corpus (for example "
+            "noise fetched by scripts/fetch_ambient_noise.sh); read together with manifest."
+        ),
+    )
     allowed_licences: list[str] | None = Field(
         None, description="Keep only files whose manifest licence is in this list (None: keep all)."
     )
@@ -45,6 +52,16 @@ class DataConfig(_Strict):
             "(the manifest's speaker_or_type column), then one of that speaker's files. "
             "'speaker' keeps a source with many files per speaker from dominating the training "
             "mixtures and the validation set; it needs the manifest."
+        ),
+    )
+
+    noise_balance: Literal["file", "type"] = Field(
+        "file",
+        description=(
+            "How recorded noises are drawn: every file equally likely, or every noise type "
+            "equally likely (the manifest's speaker_or_type column), then one of its files. "
+            "'type' keeps the corpus's many music files from drowning out the few recordings "
+            "of other places; it needs the manifest."
         ),
     )
 
@@ -106,6 +123,11 @@ class DataConfig(_Strict):
 
     val_mixtures: int = Field(400, ge=1)
     val_seed: int = 1234
+
+    @property
+    def manifests(self) -> list[Path]:
+        """The corpus manifest (when set), then the extra ones."""
+        return ([self.manifest] if self.manifest is not None else []) + list(self.extra_manifests)
 
 
 class OptimConfig(_Strict):

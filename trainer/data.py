@@ -34,18 +34,26 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3"}
 
 
 # --------------------------------------------------------------------------- file lists
-def _manifest_column(manifest: Path | None, column: str) -> dict[str, str]:
-    """Map resolved file path -> ``column``, from a manifest with a ``path`` column
-    (empty when there is no manifest)."""
-    if manifest is None or not Path(manifest).is_file():
+Manifests = Path | list[Path] | None
+
+
+def _manifest_column(manifests: Manifests, column: str) -> dict[str, str]:
+    """Map resolved file path -> ``column``, from one or more manifests with a ``path``
+    column relative to the manifest's folder (empty when there is none)."""
+    if manifests is None:
         return {}
-    root = Path(manifest).resolve().parent
-    with Path(manifest).open(newline="") as handle:
-        return {str((root / row["path"]).resolve()): row[column] for row in csv.DictReader(handle)}
+    table: dict[str, str] = {}
+    for manifest in [manifests] if isinstance(manifests, Path) else manifests:
+        if not Path(manifest).is_file():
+            continue
+        root = Path(manifest).resolve().parent
+        with Path(manifest).open(newline="") as handle:
+            table |= {str((root / row["path"]).resolve()): row[column] for row in csv.DictReader(handle)}
+    return table
 
 
 def list_audio(
-    dirs: list[Path], manifest: Path | None, allowed_licences: list[str] | None, max_files: int | None
+    dirs: list[Path], manifest: Manifests, allowed_licences: list[str] | None, max_files: int | None
 ) -> list[Path]:
     """Audio files under ``dirs`` (sorted, recursive), filtered by manifest licence if asked."""
     files: list[Path] = []
@@ -66,17 +74,24 @@ def list_audio(
     return files
 
 
-def speaker_groups(files: list[Path], manifest: Path | None) -> list[int]:
-    """One group index per file: files of the same speaker (the manifest's
-    ``speaker_or_type`` column, whose ids carry their source's prefix) share an index."""
+def speaker_groups(files: list[Path], manifest: Manifests, what: str = "speech") -> list[int]:
+    """One group index per file: files of the same speaker or noise type (the manifest's
+    ``speaker_or_type`` column; speaker ids carry their source's prefix) share an index."""
     speakers = _manifest_column(manifest, "speaker_or_type")
+    setting = "speech_balance = 'speaker'" if what == "speech" else "noise_balance = 'type'"
     if not speakers:
-        raise FileNotFoundError(f"speech_balance = 'speaker' needs the manifest, not found: {manifest}")
+        raise FileNotFoundError(f"{setting} needs the manifest, not found: {manifest}")
     missing = [str(path) for path in files if str(path.resolve()) not in speakers]
     if missing:
-        raise ValueError(f"{len(missing)} speech files have no speaker in {manifest}, e.g. {missing[0]}")
+        label = "speaker" if what == "speech" else "type"
+        raise ValueError(f"{len(missing)} {what} files have no {label} in {manifest}, e.g. {missing[0]}")
     index: dict[str, int] = {}
     return [index.setdefault(speakers[str(path.resolve())], len(index)) for path in files]
+
+
+def noise_groups(files: list[Path], data: DataConfig) -> list[int] | None:
+    """Each noise file's type group with ``noise_balance = 'type'`` (``None``: by file)."""
+    return None if data.noise_balance == "file" else speaker_groups(files, data.manifests, "noise")
 
 
 def load_speech(
@@ -86,7 +101,7 @@ def load_speech(
     (``None`` otherwise: every file equally likely)."""
     if data.speech_balance == "file":
         return load_audio_files(files, sample_rate), None
-    groups = speaker_groups(files, data.manifest)
+    groups = speaker_groups(files, data.manifests)
     signals, kept = [], []
     for path, group in zip(files, groups, strict=True):
         decoded = load_audio_files([path], sample_rate)  # [] for an empty file
@@ -95,7 +110,7 @@ def load_speech(
     return signals, kept
 
 
-def licence_summary(files: list[Path], manifest: Path | None) -> dict[str, int]:
+def licence_summary(files: list[Path], manifest: Manifests) -> dict[str, int]:
     """How many of ``files`` carry each licence (``unknown`` when not in the manifest)."""
     licences = _manifest_column(manifest, "license")
     counts: dict[str, int] = {}
@@ -129,16 +144,25 @@ class ValidationAudio:
     speech_groups: list[int] | None = None  # speaker group of each speech signal (speech_balance)
 
     def maker(self, data: DataConfig, sample_rate: int) -> MixtureMaker:
-        """The mixer over these signals: speaker groups as loaded, noises named by file stem."""
+        """The mixer over these signals: speaker groups as loaded, noises named by file stem
+        and grouped by type with ``noise_balance = 'type'``."""
         names = [path.stem for path in self.noise_files]
-        return MixtureMaker(data, sample_rate, self.speech, self.noise, names, self.speech_groups)
+        return MixtureMaker(
+            data,
+            sample_rate,
+            self.speech,
+            self.noise,
+            names,
+            self.speech_groups,
+            noise_groups(self.noise_files, data),
+        )
 
 
 def load_validation_audio(data: DataConfig, sample_rate: int) -> ValidationAudio:
     """The validation folders' files under the same licence filter and file cap as training
     (the validation loss chooses the checkpoint that ships), decoded at ``sample_rate``."""
-    speech_files = list_audio(data.speech_val, data.manifest, data.allowed_licences, data.max_files)
-    noise_files = list_audio(data.noise_val, data.manifest, data.allowed_licences, data.max_files)
+    speech_files = list_audio(data.speech_val, data.manifests, data.allowed_licences, data.max_files)
+    noise_files = list_audio(data.noise_val, data.manifests, data.allowed_licences, data.max_files)
     speech, groups = load_speech(speech_files, sample_rate, data)
     return ValidationAudio(
         speech_files, noise_files, speech, load_audio_files(noise_files, sample_rate), groups
@@ -234,6 +258,14 @@ class Mixture:
     noise: str = ""
 
 
+def _members(groups: list[int] | None) -> list[np.ndarray] | None:
+    """Indices of the signals in each group (``None`` without groups)."""
+    if groups is None:
+        return None
+    labels = np.asarray(groups)
+    return [np.flatnonzero(labels == g) for g in np.unique(labels)]
+
+
 class MixtureMaker:
     """Makes mixtures from in-memory speech and noise signals (all at ``sample_rate``)."""
 
@@ -245,20 +277,23 @@ class MixtureMaker:
         noise: list[np.ndarray],
         noise_names: list[str] | None = None,
         speech_groups: list[int] | None = None,
+        noise_groups: list[int] | None = None,
     ) -> None:
         """``noise_names`` (one per ``noise`` signal, e.g. file stems) only label the mixtures.
         ``speech_groups`` (one speaker index per ``speech`` signal) makes every speaker, not
-        every signal, equally likely, for utterances and babble talkers alike."""
+        every signal, equally likely, for utterances and babble talkers alike.
+        ``noise_groups`` (one type index per ``noise`` signal) does the same for recorded
+        noise: every type equally likely, then one of its files."""
         if not speech or not noise:
             raise ValueError("need at least one speech and one noise signal")
         if noise_names is not None and len(noise_names) != len(noise):
             raise ValueError("need one name per noise signal")
         if speech_groups is not None and len(speech_groups) != len(speech):
             raise ValueError("need one speaker group per speech signal")
-        self.speaker_signals: list[np.ndarray] | None = None
-        if speech_groups is not None:
-            groups = np.asarray(speech_groups)
-            self.speaker_signals = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+        if noise_groups is not None and len(noise_groups) != len(noise):
+            raise ValueError("need one type group per noise signal")
+        self.speaker_signals = _members(speech_groups)
+        self.noise_type_signals = _members(noise_groups)
         self.cfg = cfg
         self.sample_rate = sample_rate
         self.speech = speech
@@ -312,7 +347,11 @@ class MixtureMaker:
         kind = rng.choice(4, p=self.noise_probs)
         label = ["", "coloured", "babble", "hum"][kind]
         if kind == 0:
-            index = int(rng.integers(len(self.noise)))
+            if self.noise_type_signals is None:
+                index = int(rng.integers(len(self.noise)))  # one draw: older configs' stream
+            else:
+                members = self.noise_type_signals[int(rng.integers(len(self.noise_type_signals)))]
+                index = int(members[int(rng.integers(len(members)))])
             noise, label = crop_or_loop(self.noise[index], self.length, rng), self.noise_names[index]
         elif kind == 1:
             noise = coloured_noise(self.length, self.sample_rate, rng)

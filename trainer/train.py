@@ -34,6 +34,7 @@ from .data import (
     load_audio_files,
     load_speech,
     load_validation_audio,
+    noise_groups,
     validation_set,
 )
 from .loss import compressed_spectral_loss, weight_penalty
@@ -236,8 +237,8 @@ def _data_summary(cfg: TrainConfig, speech_files: list[Path], noise_files: list[
         "speech_hours": round(sum(x.shape[0] for x in speech) / rate / 3600, 3),
         "noise_files": len(noise_files),
         "noise_hours": round(sum(x.shape[0] for x in noise) / rate / 3600, 3),
-        "speech_licences": licence_summary(speech_files, cfg.data.manifest),
-        "noise_licences": licence_summary(noise_files, cfg.data.manifest),
+        "speech_licences": licence_summary(speech_files, cfg.data.manifests),
+        "noise_licences": licence_summary(noise_files, cfg.data.manifests),
         "allowed_licences": cfg.data.allowed_licences,
     }
 
@@ -260,13 +261,13 @@ def train(
 
     rate = cfg.features.sample_rate
     d = cfg.data
-    speech_files = list_audio(d.speech_train, d.manifest, d.allowed_licences, d.max_files)
-    noise_files = list_audio(d.noise_train, d.manifest, d.allowed_licences, d.max_files)
+    speech_files = list_audio(d.speech_train, d.manifests, d.allowed_licences, d.max_files)
+    noise_files = list_audio(d.noise_train, d.manifests, d.allowed_licences, d.max_files)
     (speech, speech_groups), noise = load_speech(speech_files, rate, d), load_audio_files(noise_files, rate)
     val_audio = load_validation_audio(d, rate)
     summary = _data_summary(cfg, speech_files, noise_files, speech, noise)
-    summary["val_speech_licences"] = licence_summary(val_audio.speech_files, d.manifest)
-    summary["val_noise_licences"] = licence_summary(val_audio.noise_files, d.manifest)
+    summary["val_speech_licences"] = licence_summary(val_audio.speech_files, d.manifests)
+    summary["val_noise_licences"] = licence_summary(val_audio.noise_files, d.manifests)
     val_clean, val_noisy, _ = validation_set(val_audio.maker(d, rate), d.val_mixtures, d.val_seed)
 
     # read now, not at export: the checkout may move on during a long run
@@ -290,7 +291,9 @@ def train(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    maker = MixtureMaker(d, rate, speech, noise, speech_groups=speech_groups)
+    maker = MixtureMaker(
+        d, rate, speech, noise, speech_groups=speech_groups, noise_groups=noise_groups(noise_files, d)
+    )
     loader = DataLoader(
         MixtureStream(maker, seed=cfg.seed + step, rank=ddp.rank),
         batch_size=max(1, cfg.batch_size // ddp.world),  # batch_size is the global batch
