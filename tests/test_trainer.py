@@ -14,7 +14,7 @@ from hush.cli import app
 from hush.models import ModelRegistry, load_weights
 from hush.streaming import Enhancer
 from hush.trainer.config import DataConfig, load_config
-from hush.trainer.data import MixtureMaker, validation_mixtures, validation_set
+from hush.trainer.data import MixtureMaker, load_validation_audio, validation_mixtures, validation_set
 
 pytest.importorskip("scipy")
 
@@ -141,6 +141,25 @@ def test_tbptt_lookahead_and_penalties_train(corpus, tmp_path):
     assert model.latency_samples == 320 + 160
     enhanced = Enhancer(model).enhance(np.random.default_rng(0).standard_normal(4000).astype(np.float32))
     assert enhanced.shape == (4000,) and np.isfinite(enhanced).all()
+
+
+def test_pesq_term_trains_and_selects_on_the_whole_objective(corpus, tmp_path):
+    config = _write_config(corpus, tmp_path, extra='select_on = "objective"')
+    cfg = load_config(config, {"loss": {"pesq_weight": 0.01, "suppression_weight": 1.0}, "max_steps": 10})
+    from hush.trainer.train import evaluate, train
+
+    result = train(cfg, progress=False)
+    assert result.steps == 10 and np.isfinite(result.best_val_loss)
+    model, meta = load_weights(result.export_json)
+    assert meta.provenance.extra["train_config"]["loss"]["pesq_weight"] == 0.01
+    # the recorded validation loss is the whole objective, PESQ term included, so it is
+    # above the base loss of the same weights on the same validation set
+    maker = load_validation_audio(cfg.data, 16000).maker(cfg.data, 16000)
+    clean, noisy, _ = validation_set(maker, cfg.data.val_mixtures, cfg.data.val_seed)
+    base = evaluate(model, clean, noisy, cfg.model_copy(update={"select_on": "base"}), torch.device("cpu"))
+    objective = evaluate(model, clean, noisy, cfg, torch.device("cpu"))
+    assert objective == pytest.approx(meta.provenance.val_loss, rel=1e-4)
+    assert objective > base + 0.005
 
 
 def test_validation_set_is_deterministic(corpus):

@@ -170,6 +170,14 @@ class LossConfig(_Strict):
             "clean speech (residual noise), on top of the symmetric MSE (0: off)."
         ),
     )
+    pesq_weight: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Weight of a differentiable model of wide-band PESQ's disturbance (trainer/pesq_loss.py) "
+            "between the enhanced and clean audio (0: off). Needs whole-sequence BPTT."
+        ),
+    )
 
 
 class TrainConfig(_Strict):
@@ -200,6 +208,15 @@ class TrainConfig(_Strict):
         None, ge=1, description="Truncated BPTT: backpropagate through chunks of this many frames."
     )
     val_every: int = Field(500, ge=1)
+    select_on: Literal["base", "objective"] = Field(
+        "base",
+        description=(
+            "What validation measures for early stopping and the exported checkpoint: the base "
+            "loss (compressed-magnitude MSE, one yardstick across runs) or the whole training "
+            "objective with its extra terms (for objectives, like loss.pesq_weight, that trade "
+            "the base loss for something else)."
+        ),
+    )
     patience: int = Field(10, ge=1, description="Validations without improvement before stopping.")
     num_workers: int = Field(1, ge=0)
     prefetch_factor: int = Field(4, ge=1)
@@ -214,6 +231,10 @@ class TrainConfig(_Strict):
             raise ValueError("data.segment_s is too short for the STFT")
         if self.optim.time_schedule and self.max_minutes is None:
             raise ValueError("optim.time_schedule needs max_minutes")
+        if self.loss.pesq_weight > 0 and self.tbptt_frames:
+            raise ValueError("loss.pesq_weight needs whole-sequence BPTT (no tbptt_frames)")
+        if self.loss.pesq_weight > 0 and self.features.sample_rate != 16000:
+            raise ValueError("loss.pesq_weight models wide-band PESQ, which is defined at 16 kHz")
         return self
 
 

@@ -23,7 +23,14 @@ from tqdm import tqdm
 
 from hush.models import GainModel, Provenance, build_model, load_weights, save_weights
 from hush.models.config import ArchitectureConfig, RecurrentConfig
-from hush.models.features import analysis, analysis_window, frame_signal
+from hush.models.features import (
+    analysis,
+    analysis_window,
+    frame_signal,
+    overlap_add,
+    synthesis,
+    synthesis_window,
+)
 
 from .config import LossConfig, TrainConfig
 from .data import (
@@ -38,6 +45,7 @@ from .data import (
     validation_set,
 )
 from .loss import compressed_spectral_loss, weight_penalty
+from .pesq_loss import PesqDisturbanceLoss
 
 
 @dataclass
@@ -99,7 +107,26 @@ def sequence_loss(
     """Spectral loss of one batch with whole-sequence BPTT; returns (loss, enhanced spectra)."""
     noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
     estimate = enhance_spectra(model, noisy_spec)
-    return compressed_spectral_loss(estimate, clean_spec[:, : estimate.shape[1]], cfg.loss), estimate
+    clean_spec = clean_spec[:, : estimate.shape[1]]
+    loss = compressed_spectral_loss(estimate, clean_spec, cfg.loss)
+    if cfg.loss.pesq_weight > 0:
+        # both signals through the engine's synthesis, so they are aligned sample for sample
+        synth = synthesis_window(cfg.features).to(estimate.device)
+        hop = cfg.features.hop_length
+        enhanced = overlap_add(synthesis(estimate, synth), hop)
+        reference = overlap_add(synthesis(clean_spec, synth), hop)
+        loss = loss + cfg.loss.pesq_weight * _pesq_loss(estimate.device)(reference, enhanced).mean()
+    return loss, estimate
+
+
+_PESQ_LOSSES: dict[torch.device, PesqDisturbanceLoss] = {}
+
+
+def _pesq_loss(device: torch.device) -> PesqDisturbanceLoss:
+    """One PESQ model per device (its buffers are constants)."""
+    if device not in _PESQ_LOSSES:
+        _PESQ_LOSSES[device] = PesqDisturbanceLoss().to(device)
+    return _PESQ_LOSSES[device]
 
 
 def enhance_spectra(model: GainModel, noisy_spec: torch.Tensor) -> torch.Tensor:
@@ -211,11 +238,15 @@ def evaluate(
 ) -> float:
     """Mean validation loss over the fixed validation set.
 
-    Always the base loss (compressed-magnitude MSE, no extra terms), so that runs trained
-    with different loss terms are compared and selected on the same yardstick.
+    By default the base loss (compressed-magnitude MSE, no extra terms), so that runs trained
+    with different loss terms are compared and selected on the same yardstick; with
+    ``select_on = "objective"`` the whole training loss (weight penalties aside).
     """
     model.eval()
-    base_cfg = cfg.model_copy(update={"loss": LossConfig(compression=cfg.loss.compression)})
+    if cfg.select_on == "objective":
+        base_cfg = cfg
+    else:
+        base_cfg = cfg.model_copy(update={"loss": LossConfig(compression=cfg.loss.compression)})
     window = analysis_window(cfg.features).to(device)
     total, count = 0.0, 0
     for start in range(0, clean.shape[0], cfg.batch_size):
