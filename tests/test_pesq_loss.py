@@ -52,5 +52,20 @@ def test_gradients_are_finite_with_silent_and_perfect_items_in_the_batch():
 def test_pesq_term_needs_whole_sequence_bptt(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("tbptt_frames = 50\n[loss]\npesq_weight = 0.01\n")
-    with pytest.raises(ValueError, match="whole-sequence BPTT"):
+    with pytest.raises(ValueError, match="need whole-sequence BPTT"):
         load_config(config)
+
+
+def test_negative_si_sdr_is_scale_invariant_and_skips_silent_references():
+    from hush.trainer.loss import negative_si_sdr
+
+    clean, noisy = _pairs([10.0, 20.0])
+    # white noise at a known SNR: SI-SDR is that SNR (the noise is nearly orthogonal)
+    assert negative_si_sdr(clean[:1], noisy[:1]).item() == pytest.approx(-10.0, abs=0.3)
+    assert negative_si_sdr(clean[1:], 3.0 * noisy[1:]).item() == pytest.approx(-20.0, abs=0.3)
+    silent = torch.cat([clean[:1], torch.zeros(1, clean.shape[1])])
+    estimate = torch.cat([noisy[:1], noisy[1:]]).requires_grad_()
+    value = negative_si_sdr(silent, estimate)
+    value.backward()
+    assert value.item() == pytest.approx(-10.0, abs=0.3)
+    assert torch.isfinite(estimate.grad).all() and estimate.grad[1].abs().sum() == 0

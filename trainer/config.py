@@ -178,6 +178,15 @@ class LossConfig(_Strict):
             "between the enhanced and clean audio (0: off). Needs whole-sequence BPTT."
         ),
     )
+    si_sdr_weight: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Weight of -SI-SDR (dB) between the enhanced and clean audio (0: off). PESQ forgives a "
+            "fixed equaliser and SI-SDR does not, so this keeps a PESQ term honest. Needs "
+            "whole-sequence BPTT."
+        ),
+    )
 
 
 class TrainConfig(_Strict):
@@ -231,8 +240,10 @@ class TrainConfig(_Strict):
             raise ValueError("data.segment_s is too short for the STFT")
         if self.optim.time_schedule and self.max_minutes is None:
             raise ValueError("optim.time_schedule needs max_minutes")
-        if self.loss.pesq_weight > 0 and self.tbptt_frames:
-            raise ValueError("loss.pesq_weight needs whole-sequence BPTT (no tbptt_frames)")
+        if (self.loss.pesq_weight > 0 or self.loss.si_sdr_weight > 0) and self.tbptt_frames:
+            raise ValueError(
+                "loss.pesq_weight and loss.si_sdr_weight need whole-sequence BPTT (no tbptt_frames)"
+            )
         if self.loss.pesq_weight > 0 and self.features.sample_rate != 16000:
             raise ValueError("loss.pesq_weight models wide-band PESQ, which is defined at 16 kHz")
         return self

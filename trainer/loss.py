@@ -45,6 +45,24 @@ def compressed_spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, cfg: L
     return loss
 
 
+def negative_si_sdr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """Mean of ``-SI-SDR`` (dB) over the items whose reference is not silent.
+
+    Args:
+        reference, estimate: ``[B, S]`` time-aligned audio.
+    Returns:
+        scalar; 0 when every reference is silent (SI-SDR is undefined there).
+    """
+    audible = reference.square().mean(-1) > 1e-10
+    if not audible.any():
+        return reference.new_zeros(())
+    reference, estimate = reference[audible], estimate[audible]
+    scale = (estimate * reference).sum(-1, keepdim=True) / reference.square().sum(-1, keepdim=True)
+    target = scale * reference
+    ratio = target.square().sum(-1) / ((estimate - target).square().sum(-1) + _EPS)
+    return -10 * torch.log10(ratio + _EPS).mean()
+
+
 def weight_penalty(model: torch.nn.Module, l1: float, l2: float) -> torch.Tensor | float:
     """``l1 * sum|w| + l2 * sum w^2`` over weight matrices (biases are not penalised)."""
     if l1 == 0 and l2 == 0:

@@ -44,7 +44,7 @@ from .data import (
     noise_groups,
     validation_set,
 )
-from .loss import compressed_spectral_loss, weight_penalty
+from .loss import compressed_spectral_loss, negative_si_sdr, weight_penalty
 from .pesq_loss import PesqDisturbanceLoss
 
 
@@ -109,13 +109,16 @@ def sequence_loss(
     estimate = enhance_spectra(model, noisy_spec)
     clean_spec = clean_spec[:, : estimate.shape[1]]
     loss = compressed_spectral_loss(estimate, clean_spec, cfg.loss)
-    if cfg.loss.pesq_weight > 0:
+    if cfg.loss.pesq_weight > 0 or cfg.loss.si_sdr_weight > 0:
         # both signals through the engine's synthesis, so they are aligned sample for sample
         synth = synthesis_window(cfg.features).to(estimate.device)
         hop = cfg.features.hop_length
         enhanced = overlap_add(synthesis(estimate, synth), hop)
         reference = overlap_add(synthesis(clean_spec, synth), hop)
-        loss = loss + cfg.loss.pesq_weight * _pesq_loss(estimate.device)(reference, enhanced).mean()
+        if cfg.loss.pesq_weight > 0:
+            loss = loss + cfg.loss.pesq_weight * _pesq_loss(estimate.device)(reference, enhanced).mean()
+        if cfg.loss.si_sdr_weight > 0:
+            loss = loss + cfg.loss.si_sdr_weight * negative_si_sdr(reference, enhanced)
     return loss, estimate
 
 
