@@ -85,8 +85,8 @@ def _iir_response(b, a, n_fft: int) -> torch.Tensor:
 class PesqDisturbanceLoss(torch.nn.Module):
     """``0.1 * d_symm + 0.0309 * d_asymm`` of wide-band PESQ, per item, differentiable.
 
-    Lower is better; with a perfect estimate it is 0. A mean over items of 1.0 is about
-    0.4 MOS below the maximum in the middle of P.862's mapping.
+    Lower is better; with a perfect estimate it is 0. It is subtracted from 4.5 before
+    P.862's mapping to MOS-LQO (see ``mos``), whose slope is at most 1.37 MOS per unit.
     """
 
     def __init__(self) -> None:
