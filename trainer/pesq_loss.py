@@ -169,7 +169,9 @@ class PesqDisturbanceLoss(torch.nn.Module):
             return result
         # silent items are left out by indexing, not masked: a mask would still pass their
         # non-finite gradients (level alignment of silence) through as NaN
-        result[audible] = self._disturbance(reference[audible], degraded[audible])
+        # fp32 even under mixed precision: the level alignment scales power to 1e7
+        with torch.autocast(device_type=reference.device.type, enabled=False):
+            result[audible] = self._disturbance(reference[audible], degraded[audible])
         return result
 
     def _disturbance(self, reference: torch.Tensor, degraded: torch.Tensor) -> torch.Tensor:
