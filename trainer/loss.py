@@ -45,6 +45,13 @@ def compressed_spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, cfg: L
     return loss
 
 
+def audible_items(reference: torch.Tensor) -> torch.Tensor:
+    """``[B]`` bool: the items of ``[B, S]`` audio that are not silent. Waveform measures
+    (SI-SDR, PESQ's level alignment) are undefined against a silent reference, as in the
+    noise-only training mixtures."""
+    return reference.square().mean(-1) > 1e-10
+
+
 def negative_si_sdr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
     """Mean of ``-SI-SDR`` (dB) over the items whose reference is not silent.
 
@@ -53,7 +60,7 @@ def negative_si_sdr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Te
     Returns:
         scalar; 0 when every reference is silent (SI-SDR is undefined there).
     """
-    audible = reference.square().mean(-1) > 1e-10
+    audible = audible_items(reference)
     if not audible.any():
         return reference.new_zeros(())
     reference, estimate = reference[audible], estimate[audible]

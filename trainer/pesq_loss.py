@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from scipy.signal import butter, freqz
 
+from .loss import audible_items
+
 # P.862 tables for 16 kHz, 49 Bark bands (from the reference implementation via torch-pesq).
 # fmt: off
 _BINS_PER_BAND = [
@@ -106,17 +108,18 @@ class PesqDisturbanceLoss(torch.nn.Module):
         exponent = (6 / (torch.tensor(_CENTRE_BARK) + 2.0)).clamp(1.0, 2.0) ** 0.15 * _ZWICKER_POWER
         self.register_buffer("exponent", exponent)
         self.register_buffer("window", torch.hann_window(_N_FFT))
-        self._responses: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._responses: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _filter_responses(self, n_fft: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        if n_fft not in self._responses:
+        """The two filters' responses on an ``n_fft`` grid, made once per length and device."""
+        key = (n_fft, device)
+        if key not in self._responses:
             band = butter(5, [325, 3250], fs=16000, btype="band")
-            self._responses[n_fft] = (
-                _iir_response(band[0], band[1], n_fft),
-                _iir_response(*_PRE_EMPHASIS, n_fft),
+            self._responses[key] = (
+                _iir_response(band[0], band[1], n_fft).to(device),
+                _iir_response(*_PRE_EMPHASIS, n_fft).to(device),
             )
-        level, emphasis = self._responses[n_fft]
-        return level.to(device), emphasis.to(device)
+        return self._responses[key]
 
     @staticmethod
     def _filter(signal: torch.Tensor, response: torch.Tensor, n_fft: int) -> torch.Tensor:
@@ -163,7 +166,7 @@ class PesqDisturbanceLoss(torch.nn.Module):
             ``[B]`` disturbance per item; 0 for items whose reference is silent.
         """
         reference, degraded = reference.float(), degraded.float()
-        audible = reference.square().mean(-1) > 1e-10
+        audible = audible_items(reference)
         result = reference.new_zeros(reference.shape[0])
         if not audible.any():
             return result

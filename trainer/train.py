@@ -247,15 +247,15 @@ def evaluate(
     """
     model.eval()
     if cfg.select_on == "objective":
-        base_cfg = cfg
+        val_cfg = cfg
     else:
-        base_cfg = cfg.model_copy(update={"loss": LossConfig(compression=cfg.loss.compression)})
+        val_cfg = cfg.model_copy(update={"loss": LossConfig(compression=cfg.loss.compression)})
     window = analysis_window(cfg.features).to(device)
     total, count = 0.0, 0
     for start in range(0, clean.shape[0], cfg.batch_size):
         c = clean[start : start + cfg.batch_size].to(device)
         n = noisy[start : start + cfg.batch_size].to(device)
-        loss, _ = sequence_loss(model, n, c, base_cfg, window)
+        loss, _ = sequence_loss(model, n, c, val_cfg, window)
         total += loss.item() * c.shape[0]
         count += c.shape[0]
     model.train()
