@@ -7,6 +7,7 @@ from pesq import pesq
 
 from conftest import speech_like
 from hush.trainer.config import load_config
+from hush.trainer.loss import band_level_error
 from hush.trainer.pesq_loss import PesqDisturbanceLoss
 
 
@@ -69,3 +70,37 @@ def test_negative_si_sdr_is_scale_invariant_and_skips_silent_references():
     value.backward()
     assert value.item() == pytest.approx(-10.0, abs=0.3)
     assert torch.isfinite(estimate.grad).all() and estimate.grad[1].abs().sum() == 0
+
+
+def _flat_spectra(items: int, frames: int = 50, bins: int = 257, seed: int = 0) -> torch.Tensor:
+    """``[items, frames, bins]`` complex spectra of white noise: every band far above the floor."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.complex(
+        torch.randn(items, frames, bins, generator=gen), torch.randn(items, frames, bins, generator=gen)
+    )
+
+
+def test_band_level_error_measures_a_fixed_equaliser_in_db_squared():
+    clean = _flat_spectra(4)
+    assert band_level_error(clean, clean, 16000) == pytest.approx(0.0, abs=1e-9)
+    # +3 dB everywhere, on every item: about 3 dB in every band (the floor is 30 dB down)
+    boosted = clean * 10 ** (3 / 20)
+    assert band_level_error(boosted, clean, 16000) == pytest.approx(9.0, rel=0.01)
+    # +3 dB below 1080 Hz only: the 9 bands under it, of the 22 up to 8 kHz, carry it
+    hz = torch.arange(257) * 8000 / 256
+    low_boost = clean * torch.where(hz < 1080, 10 ** (3 / 20), 1.0)
+    assert band_level_error(low_boost, clean, 16000) == pytest.approx(9.06 * 9 / 22, rel=0.01)
+
+
+def test_band_level_error_ignores_what_cancels_over_the_batch_and_silent_items():
+    clean = _flat_spectra(2)
+    # one item 3 dB up, the other 3 dB down: no colouring common to the batch
+    opposite = clean * torch.tensor([10 ** (3 / 20), 10 ** (-3 / 20)])[:, None, None]
+    assert band_level_error(opposite, clean, 16000) < 0.01
+    silent = torch.zeros(1, 50, 257, dtype=torch.complex64)
+    estimate = torch.cat([clean * 2.0, torch.ones_like(silent)]).requires_grad_()
+    with_silent = band_level_error(estimate, torch.cat([clean, silent]), 16000)
+    assert float(with_silent) == pytest.approx(float(band_level_error(clean * 2.0, clean, 16000)), rel=1e-5)
+    with_silent.backward()
+    assert torch.isfinite(torch.view_as_real(estimate.grad)).all()
+    assert band_level_error(silent, silent, 16000) == 0.0

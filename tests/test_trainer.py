@@ -145,7 +145,13 @@ def test_tbptt_lookahead_and_penalties_train(corpus, tmp_path):
 
 def test_pesq_term_trains_and_selects_on_the_whole_objective(corpus, tmp_path):
     config = _write_config(corpus, tmp_path, extra='select_on = "objective"')
-    cfg = load_config(config, {"loss": {"pesq_weight": 0.01, "suppression_weight": 1.0}, "max_steps": 10})
+    cfg = load_config(
+        config,
+        {
+            "loss": {"pesq_weight": 0.01, "band_level_weight": 0.01, "suppression_weight": 1.0},
+            "max_steps": 10,
+        },
+    )
     from hush.trainer.train import evaluate, train
 
     result = train(cfg, progress=False)

@@ -187,6 +187,15 @@ class LossConfig(_Strict):
             "whole-sequence BPTT."
         ),
     )
+    band_level_weight: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Weight of the squared error (dB^2) of each item's long-term level per critical band, "
+            "enhanced against clean (0: off). Forbids the fixed equaliser that a PESQ term alone "
+            "learns, since PESQ forgives it, without holding the waveform as -SI-SDR does."
+        ),
+    )
 
 
 class TrainConfig(_Strict):

@@ -44,7 +44,7 @@ from .data import (
     noise_groups,
     validation_set,
 )
-from .loss import compressed_spectral_loss, negative_si_sdr, weight_penalty
+from .loss import band_level_error, compressed_spectral_loss, negative_si_sdr, weight_penalty
 from .pesq_loss import PesqDisturbanceLoss
 
 
@@ -109,6 +109,11 @@ def sequence_loss(
     estimate = enhance_spectra(model, noisy_spec)
     clean_spec = clean_spec[:, : estimate.shape[1]]
     loss = compressed_spectral_loss(estimate, clean_spec, cfg.loss)
+    if cfg.loss.band_level_weight > 0:
+        # float32: band powers span many decades, beyond bfloat16's 8-bit mantissa to compare
+        loss = loss + cfg.loss.band_level_weight * band_level_error(
+            estimate.to(torch.complex64), clean_spec.to(torch.complex64), cfg.features.sample_rate
+        )
     if cfg.loss.pesq_weight > 0 or cfg.loss.si_sdr_weight > 0:
         # both signals through the engine's synthesis, so they are aligned sample for sample
         synth = synthesis_window(cfg.features).to(estimate.device)
