@@ -141,7 +141,14 @@ def model_card(meta: WeightMetadata) -> str:
         "## Training run",
         "",
         f"- exported checkpoint: step {meta.provenance.steps} of {extra.get('total_steps', '?')}, "
-        f"validation loss {meta.provenance.val_loss:.5f} (chosen on validation loss only)",
+        + (
+            # select_on = "objective": the recorded figure is the whole training loss, extra
+            # terms included (a negative -SI-SDR term can make it any size), not the base loss
+            f"validation objective {meta.provenance.val_loss:.5f} (the whole training loss, extra terms "
+            "included; the checkpoint was chosen on it)"
+            if extra.get("train_config", {}).get("select_on") == "objective"
+            else f"validation loss {meta.provenance.val_loss:.5f} (chosen on validation loss only)"
+        ),
         f"- wall time: {extra.get('train_minutes', '?')} min on {extra.get('device', '?')} "
         f"({extra.get('world_size', 1)} process(es) at the end)",
         *([f"- history: {extra['run_history']}"] if extra.get("run_history") else []),
