@@ -128,6 +128,13 @@ def list_models(
                 "params": meta.num_parameters,
                 "latency_ms": meta.latency_ms,
                 "val_loss": meta.provenance.val_loss,
+                # "objective": the figure includes extra loss terms (select_on = "objective"),
+                # so it is on no common scale with a base loss
+                "val_loss_kind": (
+                    "objective"
+                    if meta.provenance.extra.get("train_config", {}).get("select_on") == "objective"
+                    else "base"
+                ),
                 "test_scores": meta.provenance.test_scores,
                 "path": str(registry.entries[name].json_path),
             }
@@ -147,7 +154,9 @@ def list_models(
             kind,
             f"{row['params']:,}",
             f"{row['latency_ms']:.1f}",
-            "-" if val is None else f"{val:.4f}",
+            "-"
+            if val is None
+            else f"{val:.4f}" + (" (objective)" if row["val_loss_kind"] == "objective" else ""),
             "-" if pesq is None else f"{pesq:.2f}",
             row["path"],
         )

@@ -98,8 +98,10 @@ def test_corrupt_weights_are_a_clear_error(weights_dir, tmp_path):
 def test_models_lists_user_folder(weights_dir):
     result = runner.invoke(app, ["models", "--models-dir", str(weights_dir), "--json"])
     assert result.exit_code == 0
-    names = {row["name"] for row in json.loads(result.output)["models"]}
-    assert {"tiny-gru", "tiny-dnn"} <= names
+    rows = {row["name"]: row for row in json.loads(result.output)["models"]}
+    assert {"tiny-gru", "tiny-dnn"} <= set(rows)
+    # the shipped gru (stage 13) was chosen on its whole objective: its figure says so
+    assert rows["gru"]["val_loss_kind"] == "objective" and rows["tiny-gru"]["val_loss_kind"] == "base"
 
 
 def test_bench_writes_json(weights_dir, tmp_path):
