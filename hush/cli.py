@@ -128,13 +128,7 @@ def list_models(
                 "params": meta.num_parameters,
                 "latency_ms": meta.latency_ms,
                 "val_loss": meta.provenance.val_loss,
-                # "objective": the figure includes extra loss terms (select_on = "objective"),
-                # so it is on no common scale with a base loss
-                "val_loss_kind": (
-                    "objective"
-                    if meta.provenance.extra.get("train_config", {}).get("select_on") == "objective"
-                    else "base"
-                ),
+                "val_loss_kind": meta.provenance.val_loss_kind,
                 "test_scores": meta.provenance.test_scores,
                 "path": str(registry.entries[name].json_path),
             }

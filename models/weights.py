@@ -48,6 +48,13 @@ class Provenance(BaseModel):
     test_scores: dict[str, float] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def val_loss_kind(self) -> str:
+        """``"objective"`` when ``val_loss`` is the whole training loss, extra terms included
+        (the trainer's ``select_on = "objective"``), on no common scale with a base loss;
+        else ``"base"``."""
+        return "objective" if self.extra.get("train_config", {}).get("select_on") == "objective" else "base"
+
 
 class WeightMetadata(BaseModel):
     """The JSON half of a weight file set."""

@@ -123,7 +123,7 @@ def band_level_error(estimate: torch.Tensor, clean: torch.Tensor, sample_rate: i
     """
     est_power = estimate.real.square() + estimate.imag.square()
     clean_power = clean.real.square() + clean.imag.square()
-    audible = clean_power.mean(dim=(1, 2)) > 1e-10
+    audible = audible_items(clean_power.flatten(1))
     if not audible.any():
         return estimate.real.new_zeros(())
     est_power, clean_power = est_power[audible].mean(1), clean_power[audible].mean(1)  # [B', F]
@@ -132,11 +132,13 @@ def band_level_error(estimate: torch.Tensor, clean: torch.Tensor, sample_rate: i
     edges = [e for e in _BARK_EDGES_HZ if e < sample_rate / 2] + [sample_rate / 2 + 1]
     band_of_bin = torch.bucketize(bin_hz, torch.tensor(edges[1:], device=bin_hz.device), right=True)
     n_bands = len(edges) - 1
-    # [B', bands]: mean power per band (index_add over bins, then divide by bin counts)
     counts = torch.bincount(band_of_bin, minlength=n_bands).clamp(min=1).to(est_power.dtype)
-    est_band = est_power.new_zeros(est_power.shape[0], n_bands).index_add_(1, band_of_bin, est_power) / counts
-    clean_band = clean_power.new_zeros(clean_power.shape[0], n_bands).index_add_(1, band_of_bin, clean_power)
-    clean_band = clean_band / counts
+
+    def band_means(power: torch.Tensor) -> torch.Tensor:
+        """``[B', F]`` -> ``[B', bands]`` mean power per band."""
+        return power.new_zeros(power.shape[0], n_bands).index_add_(1, band_of_bin, power) / counts
+
+    est_band, clean_band = band_means(est_power), band_means(clean_power)
     floor = 1e-3 * clean_band.mean(-1, keepdim=True)
     error_db = 10 * torch.log10((est_band + floor) / (clean_band + floor))
     return error_db.mean(0).square().mean()

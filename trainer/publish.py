@@ -146,7 +146,7 @@ def model_card(meta: WeightMetadata) -> str:
             # terms included (a negative -SI-SDR term can make it any size), not the base loss
             f"validation objective {meta.provenance.val_loss:.5f} (the whole training loss, extra terms "
             "included; the checkpoint was chosen on it)"
-            if extra.get("train_config", {}).get("select_on") == "objective"
+            if meta.provenance.val_loss_kind == "objective"
             else f"validation loss {meta.provenance.val_loss:.5f} (chosen on validation loss only)"
         ),
         f"- wall time: {extra.get('train_minutes', '?')} min on {extra.get('device', '?')} "
