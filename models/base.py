@@ -7,6 +7,7 @@ from torch import nn
 
 from .config import RecurrentConfig, SplicedConfig
 from .features import FeatureConfig, log_power
+from .postfilter import post_filter_factor
 
 
 class GainModel(nn.Module):
@@ -35,6 +36,9 @@ class GainModel(nn.Module):
 
     features: FeatureConfig
     arch: RecurrentConfig | SplicedConfig
+    #: Strength of the inference post-filter (``models/postfilter.py``) the weight file
+    #: asks for; 0 = off. Set by ``load_weights``; callers pass it to ``apply_output``.
+    post_filter_beta: float = 0.0
 
     def __init__(self, features: FeatureConfig) -> None:
         super().__init__()
@@ -93,7 +97,11 @@ class GainModel(nn.Module):
         return torch.cat([history, spectra], dim=1)
 
     def apply_output(
-        self, spectra: torch.Tensor, output: torch.Tensor, min_gain: torch.Tensor | float = 0.0
+        self,
+        spectra: torch.Tensor,
+        output: torch.Tensor,
+        min_gain: torch.Tensor | float = 0.0,
+        post_filter_beta: float = 0.0,
     ) -> torch.Tensor:
         """Enhance ``T`` frames with the model's output for them.
 
@@ -102,10 +110,14 @@ class GainModel(nn.Module):
                 before the first frame (zeros before the signal starts), then the ``T`` frames.
             output: ``[B, T, output_size]`` the model's output for those frames.
             min_gain: floor on each bin's gain, a float or ``[B, 1, 1]`` (attenuation limit).
+            post_filter_beta: inference post-filter strength (0 = off), applied before the
+                floor so an attenuation limit still holds.
         Returns:
             ``[B, T, F]`` complex enhanced spectra.
         """
         gains = output.float()
+        if post_filter_beta > 0:
+            gains = gains * post_filter_factor(gains, post_filter_beta)
         if not isinstance(min_gain, float) or min_gain > 0:
             gains = torch.clamp(gains, min=min_gain)
         return spectra * gains

@@ -14,6 +14,7 @@ from torch import nn
 from .base import GainModel
 from .config import RecurrentConfig
 from .features import FeatureConfig, log_power, running_mean_normalize
+from .postfilter import post_filter_factor
 
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 # Weight matrices per cell: the plain unit has one (h_t = tanh(U x_t + W h_{t-1} + b)),
@@ -218,10 +219,14 @@ class RecurrentDenoiser(GainModel):
         return gains, self._join_state(mean, rnn_state)
 
     def apply_output(
-        self, spectra: torch.Tensor, output: torch.Tensor, min_gain: torch.Tensor | float = 0.0
+        self,
+        spectra: torch.Tensor,
+        output: torch.Tensor,
+        min_gain: torch.Tensor | float = 0.0,
+        post_filter_beta: float = 0.0,
     ) -> torch.Tensor:
         if self.filter_layer is None:
-            return super().apply_output(spectra, output, min_gain)
+            return super().apply_output(spectra, output, min_gain, post_filter_beta)
         history, n_taps, n_low = self.filter_history_frames, self.filter_frames, self.filter_bins
         batch, frames = output.shape[0], output.shape[1]
         output = output.float()
@@ -235,6 +240,10 @@ class RecurrentDenoiser(GainModel):
         )
         low = enhanced[..., :n_low] + (coefs * taps).sum(dim=2)
         enhanced = torch.cat([low, enhanced[..., n_low:]], dim=-1)
+        if post_filter_beta > 0:
+            # the filter's effective gain per bin: output over input magnitude
+            effective = enhanced.abs() / current.abs().clamp_min(1e-12)
+            enhanced = enhanced * post_filter_factor(effective, post_filter_beta)
         if isinstance(min_gain, float) and min_gain <= 0:
             return enhanced
         # The attenuation limit as a floor on each bin's output magnitude, min_gain * |X|:

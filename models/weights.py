@@ -72,6 +72,15 @@ class WeightMetadata(BaseModel):
     latency_ms: float
     num_parameters: int
     weights_sha256: str
+    post_filter_beta: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Strength of the inference post-filter (models/postfilter.py) these weights were "
+            "evaluated with; 0 = off. Training never applies it."
+        ),
+    )
     provenance: Provenance = Field(default_factory=Provenance)
 
 
@@ -119,6 +128,7 @@ def save_weights(
         latency_ms=1000.0 * model.latency_samples / model.features.sample_rate,
         num_parameters=model.num_parameters(),
         weights_sha256=_sha256(tensor_path),
+        post_filter_beta=model.post_filter_beta,
         provenance=provenance or Provenance(),
     )
     json_path = directory / f"{name}.json"
@@ -197,6 +207,7 @@ def load_weights(path: Path | str) -> tuple[GainModel, WeightMetadata]:
             raise WeightFileError(f"{tensor_path}: tensor {key} holds NaN or infinite values")
     model.load_state_dict(tensors, strict=True)
     model.eval()
+    model.post_filter_beta = meta.post_filter_beta
 
     if model.latency_samples != meta.latency_samples or not math.isclose(
         meta.latency_ms, 1000.0 * model.latency_samples / meta.sample_rate, abs_tol=1e-6

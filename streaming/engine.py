@@ -29,6 +29,7 @@ from hush.models.features import (
     synthesis,
     synthesis_window,
 )
+from hush.models.postfilter import post_filter_factor
 
 from .stream import Stream
 
@@ -64,6 +65,8 @@ class Enhancer:
         self.frame_length = model.features.frame_length  # input frame: the analysis window
         self.n_bins = model.features.n_bins
         self.lookahead_frames = model.lookahead_frames
+        # the weight file's inference post-filter; read once, the model is shared
+        self.post_filter_beta = model.post_filter_beta
         # The spectra a stream keeps between frames: the L it has not yet got gains for and
         # the H past ones a deep filter reads. Both are zero before the signal starts.
         self.filter_history_frames = model.filter_history_frames
@@ -121,7 +124,9 @@ class Enhancer:
         if isinstance(min_gain, torch.Tensor):
             min_gain = min_gain.unsqueeze(-1)  # [B, 1, 1] for [B, T, F]
         spectra = queued[:, : self.filter_history_frames + 1]
-        enhanced = self.model.apply_output(spectra, output.unsqueeze(1), min_gain)[:, 0]
+        enhanced = self.model.apply_output(spectra, output.unsqueeze(1), min_gain, self.post_filter_beta)[
+            :, 0
+        ]
         return synthesis(enhanced, self.synthesis_window), model_state, spec_queue
 
     def _process_gains_only(
@@ -137,6 +142,8 @@ class Enhancer:
         if self.lookahead_frames:
             spec_queue = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)
             spectrum, spec_queue = spec_queue[:, 0], spec_queue[:, 1:]
+        if self.post_filter_beta > 0:
+            gains = gains * post_filter_factor(gains, self.post_filter_beta)
         if not isinstance(min_gain, float) or min_gain > 0:
             gains = torch.clamp(gains, min=min_gain)
         return synthesis(spectrum * gains, self.synthesis_window), model_state, spec_queue
@@ -176,7 +183,9 @@ class Enhancer:
             output_blocks.append(output)
         output = torch.cat(output_blocks, dim=1)[:, self.lookahead_frames :]  # frame j's at index j
         spectrum = spectrum[:, : self.filter_history_frames + n_frames - self.lookahead_frames]
-        enhanced = self.model.apply_output(spectrum, output, min_gain_from_db(attenuation_limit_db))
+        enhanced = self.model.apply_output(
+            spectrum, output, min_gain_from_db(attenuation_limit_db), self.post_filter_beta
+        )
         out = overlap_add(synthesis(enhanced, self.synthesis_window), self.hop)[0]
         # out[0] is input sample -hop (the first frame starts half a window before the signal).
         return out[self.hop : self.hop + n_samples].numpy().copy()

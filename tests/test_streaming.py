@@ -7,6 +7,16 @@ from conftest import TINY_ARCHS, speech_like, stream_batched, tiny_model
 from hush.streaming import Enhancer, StreamFinishedError
 
 ENHANCERS = {kind: Enhancer(tiny_model(kind), kind) for kind in TINY_ARCHS}
+
+
+def _with_post_filter(kind: str, beta: float = 0.1) -> Enhancer:
+    model = tiny_model(kind)
+    model.post_filter_beta = beta
+    return Enhancer(model, f"{kind}+post-filter")
+
+
+# the post-filter runs in both engine paths: the deep-filter one and the lean gains-only one
+ENHANCERS.update({f"{kind}+post-filter": _with_post_filter(kind) for kind in ("gru-deep-filter", "dnn")})
 SIGNAL = speech_like(1.3, seed=3)
 OFFLINE = {kind: e.enhance(SIGNAL) for kind, e in ENHANCERS.items()}
 
@@ -25,7 +35,7 @@ def _stream_in_chunks(enhancer, signal, sizes):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    kind=st.sampled_from(list(TINY_ARCHS)),
+    kind=st.sampled_from(list(ENHANCERS)),
     sizes=st.lists(
         st.one_of(st.integers(0, 9), st.integers(10, 400), st.sampled_from([160, 320, 16000])),
         min_size=1,
@@ -73,7 +83,7 @@ def test_output_held_back_is_at_most_the_latency():
     assert stream.latency_samples == 320 and stream.latency_ms == 20.0
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru-deep-filter", "dnn-lookahead"])
+@pytest.mark.parametrize("kind", ["lstm", "gru-deep-filter", "dnn-lookahead", "dnn+post-filter"])
 def test_many_streams_in_one_model_call_equal_each_alone(kind):
     """Also for the models whose streams keep past or pending spectra between frames."""
     enhancer = ENHANCERS[kind]
