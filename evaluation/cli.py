@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -22,7 +23,12 @@ def _note(message: str) -> None:
     typer.secho(message, fg=typer.colors.YELLOW, err=True)
 
 
-def resolve_models(models: list[str], weights: list[Path], models_dir: list[Path]) -> list[ModelSpec]:
+def resolve_models(
+    models: list[str],
+    weights: list[Path],
+    models_dir: list[Path],
+    attenuation_limit_db: float | None = None,
+) -> list[ModelSpec]:
     """Load each requested model once here, so a bad name or file fails before any work,
     and learn its name and latency. With no --model/--weights: the default model if it is
     registered, else none (peers only)."""
@@ -35,11 +41,12 @@ def resolve_models(models: list[str], weights: list[Path], models_dir: list[Path
     )
 
     dirs = tuple(str(d) for d in models_dir)
-    specs = [ModelSpec(label="", name=name, models_dirs=dirs) for name in models]
-    specs += [ModelSpec(label="", weights=str(path)) for path in weights]
+    limit = attenuation_limit_db
+    specs = [ModelSpec(label="", name=name, models_dirs=dirs, attenuation_limit_db=limit) for name in models]
+    specs += [ModelSpec(label="", weights=str(path), attenuation_limit_db=limit) for path in weights]
     if not specs:
         if DEFAULT_MODEL in ModelRegistry(extra_dirs=list(models_dir)).names():
-            specs = [ModelSpec(label="", name=DEFAULT_MODEL, models_dirs=dirs)]
+            specs = [ModelSpec(label="", name=DEFAULT_MODEL, models_dirs=dirs, attenuation_limit_db=limit)]
         else:
             _note(f"no --model/--weights and no '{DEFAULT_MODEL}' model registered: scoring peers only")
     resolved = []
@@ -49,9 +56,7 @@ def resolve_models(models: list[str], weights: list[Path], models_dir: list[Path
         except (UnknownModelError, WeightFileError) as err:
             _err(model_load_message(err))
             raise typer.Exit(2) from None
-        resolved.append(
-            ModelSpec(meta.name, spec.name, spec.weights, spec.models_dirs, latency_ms=meta.latency_ms)
-        )
+        resolved.append(dataclasses.replace(spec, label=meta.name, latency_ms=meta.latency_ms))
     labels = [s.label for s in resolved]
     duplicates = sorted({name for name in labels if labels.count(name) > 1})
     if duplicates:
@@ -121,13 +126,14 @@ def run_eval_command(
     every: int | None,
     workers: int | None,
     quiet: bool,
+    attenuation_limit_db: float | None = None,
 ) -> dict:
     try:
         selected = select(find_pairs(pairs), limit=limit, every=every)
     except (PairsError, ValueError) as err:
         _err(str(err))
         raise typer.Exit(2) from None
-    specs = resolve_models(models, weights, models_dir)
+    specs = resolve_models(models, weights, models_dir, attenuation_limit_db)
     peers_folder = peers_dir or default_peers_dir()
     peer_names, skipped = resolve_peers(peers, peers_folder)
     if not specs and not peer_names:
@@ -162,7 +168,9 @@ def run_eval_command(
         limit=limit,
         every=every,
         workers=workers,
+        attenuation_limit=attenuation_limit_db,
     )
+    result["attenuation_limit_db"] = attenuation_limit_db
     result["skipped_peers"] = skipped
     print_tables(result)
     for failure in result["failures"]:

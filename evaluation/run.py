@@ -35,6 +35,7 @@ class ModelSpec:
     weights: str | None = None
     models_dirs: tuple[str, ...] = ()
     latency_ms: float | None = None
+    attenuation_limit_db: float | None = None  # cap on noise attenuation in dB; None: unlimited
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,9 @@ def _init_worker(config: EvalConfig, one_thread: bool) -> None:
         worker.systems[name] = load_peer(name, Path(config.peers_dir)).enhance
     for spec in config.models:
         enhancer, _ = load_model_spec(spec)
-        worker.systems[spec.label] = lambda x, e=enhancer: enhance_signal(e, x, 16000)
+        worker.systems[spec.label] = lambda x, e=enhancer, lim=spec.attenuation_limit_db: enhance_signal(
+            e, x, 16000, lim
+        )
     worker.dnsmos = Dnsmos() if config.dnsmos else None
     _WORKER = worker
 

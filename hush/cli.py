@@ -398,6 +398,14 @@ def eval_cmd(
     limit: Annotated[int | None, typer.Option(help="Score at most N pairs (after --every).", min=1)] = None,
     every: Annotated[int | None, typer.Option(help="Score every K-th pair (0, K, 2K, ...).", min=1)] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: CPU count).", min=1)] = None,
+    attenuation_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--attenuation-limit",
+            help="Score hush models with noise attenuation capped at this many dB.",
+            min=0,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score hush models and published peers on clean/noisy pairs: PESQ-wb, STOI, SI-SDR and
@@ -423,6 +431,7 @@ def eval_cmd(
         every=every,
         workers=workers,
         quiet=quiet,
+        attenuation_limit_db=attenuation_limit,
     )
 
 

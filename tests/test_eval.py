@@ -174,22 +174,28 @@ def test_eval_end_to_end(pairs_dir, weights_dir, tmp_path):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots.glob("*.png"))
 
 
-def test_eval_matches_hush_enhance(pairs_dir, weights_dir, tmp_path):
-    """The hush system's scores are those of the file `hush enhance` writes (same output)."""
+@pytest.mark.parametrize("limit", [None, 6.0])
+def test_eval_matches_hush_enhance(pairs_dir, weights_dir, tmp_path, limit):
+    """The hush system's scores are those of the file `hush enhance` writes (same output),
+    with an attenuation limit too."""
     out_json = tmp_path / "r.json"
     weights = weights_dir / "tiny-dnn.json"
+    capped = ["--attenuation-limit", str(limit)] if limit is not None else []
     result = _eval("--pairs", pairs_dir, "--model", "tiny-dnn", "--models-dir", weights_dir, "--limit", "1",
-                   "--workers", "1", "--json", out_json, "--quiet")  # fmt: skip
+                   "--workers", "1", "--json", out_json, "--quiet", *capped)  # fmt: skip
     assert result.exit_code == 0, result.output
     enhanced = tmp_path / "enh.wav"
     done = runner.invoke(app, ["enhance", str(pairs_dir / "noisy" / "s0.flac"), "-o", str(enhanced),
-                               "--weights", str(weights), "--quiet"])  # fmt: skip
+                               "--weights", str(weights), "--quiet", *capped])  # fmt: skip
     assert done.exit_code == 0, done.output
     clean, _ = sf.read(pairs_dir / "clean" / "s0.flac", dtype="float32")
     written, _ = sf.read(enhanced, dtype="float32")
-    scores = json.loads(out_json.read_text())["per_file"][0]["scores"]["tiny-dnn"]
+    data = json.loads(out_json.read_text())
+    scores = data["per_file"][0]["scores"]["tiny-dnn"]
     # the .wav holds the same signal as 16-bit PCM, so SI-SDR agrees to quantisation noise
     assert scores["si_sdr"] == pytest.approx(si_sdr(clean, written), abs=0.05)
+    assert data["attenuation_limit_db"] == limit
+    assert ("--attenuation-limit 6.0" in data["command"]) == (limit is not None)
 
 
 def test_eval_argument_errors(pairs_dir, tmp_path, monkeypatch):
