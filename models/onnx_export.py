@@ -69,6 +69,8 @@ def export_onnx(model: GainModel, path: Path | str, metadata: WeightMetadata | N
         "hush_output_layout": model.output_layout,
         "hush_input_layout": model.input_layout,
         "hush_initial_state": json.dumps(model.initial_state(1)[0].tolist()),
+        # the graph emits raw gains; a runtime applies this post-filter itself (0: none)
+        "hush_post_filter_beta": str(model.post_filter_beta),
     }
     if metadata is not None:
         props["hush_metadata"] = json.dumps(metadata.model_dump(mode="json"))
