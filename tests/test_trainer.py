@@ -236,6 +236,10 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
     assert f"which was fine-tuned from stage 1: weights {start_meta.weights_sha256[:12]}" in card
     assert card.index("stage 2:") < card.index("stage 1:")
     assert "- stage 2 selection: picked on validation PESQ" in card
+    # a run that records the project's own stage number is called by it
+    third_meta = load_weights(third.export_json)[1]
+    third_meta.provenance.extra["init_from"]["stage"] = 13
+    assert f"fine-tuned from stage 13: weights {meta.weights_sha256[:12]}" in model_card(third_meta)
     assert "in every stage, carries a licence that allows commercial use" in card
     # a non-commercial file anywhere in the chain (here stage 1's validation set) is named
     third_meta = load_weights(third.export_json)[1]

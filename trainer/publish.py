@@ -196,11 +196,13 @@ def _earlier_stages(init_from: dict | None) -> list[dict]:
 def _earlier_stage_lines(init_from: dict | None) -> list[str]:
     """Card lines for a fine-tuned model: every run in the chain it started from, newest first.
 
-    Stages are numbered from the first run (trained from scratch) as stage 1."""
+    Stages are numbered from the first run (trained from scratch) as stage 1, unless a run
+    records its own number (``extra["stage"]``, set by hand in an export): the project's
+    stage numbers also count candidates that never shipped, so they can run ahead of the chain."""
     chain = _earlier_stages(init_from)
     lines: list[str] = []
     for depth, stage in enumerate(chain):
-        number = len(chain) - depth
+        number = stage.get("stage") or len(chain) - depth
         val_loss = stage.get("val_loss")
         lines.append(
             f"- {'fine-tuned from' if depth == 0 else 'which was fine-tuned from'} stage {number}: weights "

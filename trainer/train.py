@@ -199,6 +199,8 @@ def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
         "config_file": meta.provenance.extra.get("config_file"),
         "run_history": meta.provenance.extra.get("run_history"),
         "selection_note": meta.provenance.extra.get("selection_note"),
+        # the project's own name for that run, when its export was given one by hand
+        "stage": meta.provenance.extra.get("stage"),
         "licences": meta.provenance.licences,
         "val_speech_licences": meta.provenance.extra.get("data", {}).get("val_speech_licences"),
         # the starting point's own starting point, so a card can list every stage of a chain
