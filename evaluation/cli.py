@@ -41,12 +41,11 @@ def resolve_models(
     )
 
     dirs = tuple(str(d) for d in models_dir)
-    limit = attenuation_limit_db
-    specs = [ModelSpec(label="", name=name, models_dirs=dirs, attenuation_limit_db=limit) for name in models]
-    specs += [ModelSpec(label="", weights=str(path), attenuation_limit_db=limit) for path in weights]
+    specs = [ModelSpec(label="", name=name, models_dirs=dirs) for name in models]
+    specs += [ModelSpec(label="", weights=str(path)) for path in weights]
     if not specs:
         if DEFAULT_MODEL in ModelRegistry(extra_dirs=list(models_dir)).names():
-            specs = [ModelSpec(label="", name=DEFAULT_MODEL, models_dirs=dirs, attenuation_limit_db=limit)]
+            specs = [ModelSpec(label="", name=DEFAULT_MODEL, models_dirs=dirs)]
         else:
             _note(f"no --model/--weights and no '{DEFAULT_MODEL}' model registered: scoring peers only")
     resolved = []
@@ -56,7 +55,11 @@ def resolve_models(
         except (UnknownModelError, WeightFileError) as err:
             _err(model_load_message(err))
             raise typer.Exit(2) from None
-        resolved.append(dataclasses.replace(spec, label=meta.name, latency_ms=meta.latency_ms))
+        resolved.append(
+            dataclasses.replace(
+                spec, label=meta.name, latency_ms=meta.latency_ms, attenuation_limit_db=attenuation_limit_db
+            )
+        )
     labels = [s.label for s in resolved]
     duplicates = sorted({name for name in labels if labels.count(name) > 1})
     if duplicates:
