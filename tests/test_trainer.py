@@ -240,6 +240,12 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
     third_meta = load_weights(third.export_json)[1]
     third_meta.provenance.extra["init_from"]["stage"] = 13
     assert f"fine-tuned from stage 13: weights {meta.weights_sha256[:12]}" in model_card(third_meta)
+    # the parent's figure is named for what it is: these runs select on the base loss, a run
+    # selected on its whole objective (extra loss terms included) is not called a loss
+    assert third_meta.provenance.extra["init_from"]["val_loss_kind"] == "base"
+    assert "steps, validation loss " in card
+    third_meta.provenance.extra["init_from"]["val_loss_kind"] = "objective"
+    assert "steps, validation objective (whole training loss) " in model_card(third_meta)
     assert "in every stage, carries a licence that allows commercial use" in card
     # a non-commercial file anywhere in the chain (here stage 1's validation set) is named
     third_meta = load_weights(third.export_json)[1]

@@ -204,10 +204,17 @@ def _earlier_stage_lines(init_from: dict | None) -> list[str]:
     for depth, stage in enumerate(chain):
         number = stage.get("stage") or len(chain) - depth
         val_loss = stage.get("val_loss")
+        # runs recorded before ``val_loss_kind`` existed say nothing, and were selected on the base loss
+        # unless their export was annotated by hand
+        val_label = (
+            "validation objective (whole training loss)"
+            if stage.get("val_loss_kind") == "objective"
+            else "validation loss"
+        )
         lines.append(
             f"- {'fine-tuned from' if depth == 0 else 'which was fine-tuned from'} stage {number}: weights "
             f"{stage.get('weights_sha256', '?')[:12]} (`{stage.get('path', '?')}`, config "
-            f"`{stage.get('config_file') or '?'}`): {stage.get('steps', '?')} steps, validation loss "
+            f"`{stage.get('config_file') or '?'}`): {stage.get('steps', '?')} steps, {val_label} "
             f"{'?' if val_loss is None else f'{val_loss:.5f}'}, {stage.get('train_minutes', '?')} min"
         )
         if stage.get("run_history"):

@@ -195,6 +195,8 @@ def _load_init_weights(model: GainModel, cfg: TrainConfig) -> dict:
         "weights_sha256": meta.weights_sha256,
         "steps": meta.provenance.steps,
         "val_loss": meta.provenance.val_loss,
+        # whether that figure is a base loss or the whole objective (extra terms included)
+        "val_loss_kind": meta.provenance.val_loss_kind,
         "train_minutes": meta.provenance.extra.get("train_minutes"),
         "config_file": meta.provenance.extra.get("config_file"),
         "run_history": meta.provenance.extra.get("run_history"),
