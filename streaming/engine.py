@@ -29,7 +29,6 @@ from hush.models.features import (
     synthesis,
     synthesis_window,
 )
-from hush.models.postfilter import post_filter_factor
 
 from .stream import Stream
 
@@ -142,11 +141,10 @@ class Enhancer:
         if self.lookahead_frames:
             spec_queue = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)
             spectrum, spec_queue = spec_queue[:, 0], spec_queue[:, 1:]
-        if self.post_filter_beta > 0:
-            gains = gains * post_filter_factor(gains, self.post_filter_beta)
-        if not isinstance(min_gain, float) or min_gain > 0:
-            gains = torch.clamp(gains, min=min_gain)
-        return synthesis(spectrum * gains, self.synthesis_window), model_state, spec_queue
+        # post-filter, floor and multiply: the model's own output step, which is elementwise
+        # for a model without a deep filter, so [B, F] spectra and gains need no time axis
+        enhanced = self.model.apply_output(spectrum, gains, min_gain, self.post_filter_beta)
+        return synthesis(enhanced, self.synthesis_window), model_state, spec_queue
 
     # ------------------------------------------------------------------ offline path
     def total_frames(self, n_samples: int) -> int:
