@@ -27,7 +27,7 @@ def measure(weights_json: str, seconds: float = 60.0, chunk_ms: float = 10.0) ->
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     from hush.models import load_weights
-    from hush.streaming import Enhancer
+    from hush.streaming import Enhancer, Stream
 
     model, meta = load_weights(weights_json)
     enhancer = Enhancer(model, meta.name)
@@ -35,7 +35,7 @@ def measure(weights_json: str, seconds: float = 60.0, chunk_ms: float = 10.0) ->
     rng = np.random.default_rng(0)
     audio = (0.03 * rng.standard_normal(int(seconds * rate))).astype(np.float32)
     chunk = round(chunk_ms * rate / 1000)
-    stream = enhancer.stream()
+    stream = Stream(enhancer)
     for start in range(0, 2 * rate, chunk):  # warm-up: 2 s
         stream.feed(audio[start : start + chunk])
     stream.reset()

@@ -123,7 +123,7 @@ class StreamEngine:
         for enhancer in self.enhancers.values():
             size = 1
             while size <= max_batch:
-                streams = [enhancer.stream() for _ in range(size)]
+                streams = [Stream(enhancer) for _ in range(size)]
                 for stream in streams:
                     stream.push(np.zeros(2 * enhancer.hop, dtype=np.float32))
                 while step_streams(streams):
@@ -170,7 +170,7 @@ class StreamEngine:
                 _, model, rate, encoding, limit = item
                 enhancer = self.enhancers[model]
                 if rate == enhancer.sample_rate:
-                    core, adapted = enhancer.stream(limit), None
+                    core, adapted = Stream(enhancer, limit), None
                 else:
                     adapted = RateAdaptedStream(enhancer, rate, limit)
                     core = adapted.stream

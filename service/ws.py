@@ -20,11 +20,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
 from starlette.websockets import WebSocketState
 
-from .app import AppState
 from .auth import API_KEY_QUERY, ApiKeys
 from .engine import ENCODINGS, check_audio
 from .errors import ApiError, Close, StreamError
 from .scheduler import Session
+from .state import AppState
 
 log = logging.getLogger("hush.service")
 router = APIRouter()

@@ -200,7 +200,7 @@ class RateAdaptedStream:
             )
         self.enhancer = enhancer
         self.sample_rate = sample_rate
-        self.stream: Stream = enhancer.stream(attenuation_limit_db)
+        self.stream: Stream = Stream(enhancer, attenuation_limit_db)
         self._resampled = sample_rate != enhancer.sample_rate
         self.reset()
 

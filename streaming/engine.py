@@ -2,7 +2,8 @@
 
 An ``Enhancer`` is read-only after construction, so any number of streams (and threads)
 can use one. Everything that belongs to a single stream lives in ``streaming.stream.Stream``
-(the RNNoise ``RNNModel`` / ``DenoiseState`` split).
+(the RNNoise ``RNNModel`` / ``DenoiseState`` split), which imports this module; this module
+knows nothing of streams.
 
 Timing: frame ``t`` is formed when input sample ``(t + 1) * hop - 1`` arrives. The model's
 output at step ``t`` is the gain of spectrum frame ``t - L`` (``L`` = lookahead frames), and
@@ -29,8 +30,6 @@ from hush.models.features import (
     synthesis,
     synthesis_window,
 )
-
-from .stream import Stream
 
 # Offline enhancement runs the model over at most this many frames per call (60 s), carrying
 # the state across calls, so memory stays bounded for hour-long files.
@@ -187,7 +186,3 @@ class Enhancer:
         out = overlap_add(synthesis(enhanced, self.synthesis_window), self.hop)[0]
         # out[0] is input sample -hop (the first frame starts half a window before the signal).
         return out[self.hop : self.hop + n_samples].numpy().copy()
-
-    def stream(self, attenuation_limit_db: float | None = None) -> Stream:
-        """A new stream that shares this enhancer's model."""
-        return Stream(self, attenuation_limit_db=attenuation_limit_db)

@@ -10,13 +10,11 @@ one batched model call, which is how the service serves hundreds of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from .engine import Enhancer
+from .engine import Enhancer, min_gain_from_db
 
 
 class StreamFinishedError(RuntimeError):
@@ -67,8 +65,6 @@ class Stream:
         self.finished = False
 
     def set_attenuation_limit(self, attenuation_limit_db: float | None) -> None:
-        from .engine import min_gain_from_db
-
         self.min_gain = min_gain_from_db(attenuation_limit_db)
         self.attenuation_limit_db = attenuation_limit_db
 

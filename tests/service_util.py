@@ -13,7 +13,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from hush.service import Settings, create_app
-from hush.service.app import AppState
+from hush.service.state import AppState
 
 
 def make_settings(weights_dir: Path, **overrides: Any) -> Settings:

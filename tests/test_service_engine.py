@@ -9,7 +9,7 @@ import pytest
 
 from conftest import speech_like, stream_batched, tiny_model
 from hush.service.engine import StreamEngine, check_audio, decode_audio, encode_audio
-from hush.streaming import Enhancer, step_streams
+from hush.streaming import Enhancer, Stream, step_streams
 
 
 @pytest.mark.parametrize("kind", ["gru", "dnn-lookahead"])
@@ -22,14 +22,14 @@ def test_batched_streams_with_mixed_limits_equal_each_alone(kind):
     alone = [
         enhancer.enhance(x, attenuation_limit_db=limit) for x, limit in zip(signals, limits, strict=True)
     ]
-    streams = [enhancer.stream(limit) for limit in limits]
+    streams = [Stream(enhancer, limit) for limit in limits]
     for got, expected in zip(stream_batched(streams, signals, seed=1, max_chunk=400), alone, strict=True):
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_step_streams_refuses_mixed_enhancers():
     a, b = Enhancer(tiny_model("gru")), Enhancer(tiny_model("gru"))
-    streams = [a.stream(), b.stream()]
+    streams = [Stream(a), Stream(b)]
     for stream in streams:
         stream.push(np.zeros(160, np.float32))
     with pytest.raises(ValueError, match="share one Enhancer"):

@@ -4,7 +4,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TINY_ARCHS, speech_like, stream_batched, tiny_model
-from hush.streaming import Enhancer, StreamFinishedError
+from hush.streaming import Enhancer, Stream, StreamFinishedError
 
 ENHANCERS = {kind: Enhancer(tiny_model(kind), kind) for kind in TINY_ARCHS}
 
@@ -22,7 +22,7 @@ OFFLINE = {kind: e.enhance(SIGNAL) for kind, e in ENHANCERS.items()}
 
 
 def _stream_in_chunks(enhancer, signal, sizes):
-    stream = enhancer.stream()
+    stream = Stream(enhancer)
     out, pos, i = [], 0, 0
     while pos < signal.shape[0]:
         size = sizes[i % len(sizes)]
@@ -75,7 +75,7 @@ def test_output_is_time_aligned_with_input():
 
 def test_output_held_back_is_at_most_the_latency():
     enhancer = ENHANCERS["gru"]
-    stream = enhancer.stream()
+    stream = Stream(enhancer)
     got = 0
     for start in range(0, 16000, 7):
         got += stream.feed(SIGNAL[start : start + 7]).shape[0]
@@ -89,14 +89,14 @@ def test_many_streams_in_one_model_call_equal_each_alone(kind):
     enhancer = ENHANCERS[kind]
     signals = [speech_like(0.6, seed=s) * (1 + s) for s in range(5)]
     alone = [enhancer.enhance(x) for x in signals]
-    streams = [enhancer.stream() for _ in signals]
+    streams = [Stream(enhancer) for _ in signals]
     for got, expected in zip(stream_batched(streams, signals, seed=0, max_chunk=500), alone, strict=True):
         assert np.abs(got - expected).max() <= 1e-5
 
 
 def test_reset_starts_over_and_flush_ends_the_stream():
     enhancer = ENHANCERS["gru"]
-    stream = enhancer.stream()
+    stream = Stream(enhancer)
     first = np.concatenate([stream.feed(SIGNAL), stream.flush()])
     with pytest.raises(StreamFinishedError):
         stream.feed(SIGNAL[:10])
@@ -106,13 +106,13 @@ def test_reset_starts_over_and_flush_ends_the_stream():
 
 
 def test_empty_stream_flushes_to_nothing():
-    stream = ENHANCERS["gru"].stream()
+    stream = Stream(ENHANCERS["gru"])
     assert stream.feed(np.zeros(0, dtype=np.float32)).shape == (0,)
     assert stream.flush().shape == (0,)
 
 
 def test_bad_chunks_are_rejected_clearly():
-    stream = ENHANCERS["gru"].stream()
+    stream = Stream(ENHANCERS["gru"])
     with pytest.raises(ValueError, match="NaN"):
         stream.feed(np.array([0.0, np.nan], dtype=np.float32))
     with pytest.raises(ValueError, match="1-D"):
@@ -127,14 +127,14 @@ def test_attenuation_limit_floors_the_gain():
     # with a 6 dB cap the output keeps at least half the amplitude in every bin
     assert np.sqrt(np.mean(limited**2)) >= 0.5 * np.sqrt(np.mean(noise**2)) * 0.9
     assert np.sqrt(np.mean(limited**2)) >= np.sqrt(np.mean(free**2)) - 1e-7
-    stream = enhancer.stream(attenuation_limit_db=6.0)
+    stream = Stream(enhancer, attenuation_limit_db=6.0)
     out = np.concatenate([stream.feed(noise), stream.flush()])
     assert np.abs(out - limited).max() <= 1e-5
     # the same floor for a deep-filter model, offline and streamed
     filtered = ENHANCERS["gru-deep-filter"]
     limited = filtered.enhance(noise, attenuation_limit_db=6.0)
     assert np.sqrt(np.mean(limited**2)) >= np.sqrt(np.mean(filtered.enhance(noise) ** 2)) - 1e-7
-    stream = filtered.stream(attenuation_limit_db=6.0)
+    stream = Stream(filtered, attenuation_limit_db=6.0)
     assert np.abs(np.concatenate([stream.feed(noise), stream.flush()]) - limited).max() <= 1e-5
     with pytest.raises(ValueError):
-        enhancer.stream(attenuation_limit_db=-3)
+        Stream(enhancer, attenuation_limit_db=-3)
