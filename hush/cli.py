@@ -70,7 +70,14 @@ def enhance(
     inputs: Annotated[list[Path], typer.Argument(help="Audio files (wav, flac, ogg) or folders of them.")],
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="Output file (one input file) or folder (several, or folders)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "Output file (one input file) or folder: DIR -o OUT writes OUT/<path inside DIR>, "
+                "a file input OUT/<its name>."
+            ),
+        ),
     ],
     model: ModelOption = None,
     weights: WeightsOption = None,

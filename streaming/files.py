@@ -35,31 +35,46 @@ def plan_jobs(inputs: Iterable[Path], output: Path) -> tuple[list[Job], list[Pat
     """Decide where each input goes.
 
     * one input file and an output path with an audio suffix: write exactly there;
-    * otherwise ``output`` is a folder: files keep their names, and a folder input keeps
-      its inner structure under ``output/<folder name>/``.
+    * otherwise ``output`` is a folder: a file input is written as ``output/<its name>``, and
+      each file inside a folder input as ``output/<its path relative to that folder>``,
+      mirroring sub-folders (as ``cp -r DIR/. OUT`` and ``deepFilter -o`` do).
 
-    Returns (jobs, ignored non-audio files, inputs that do not exist).
+    Two inputs that would land on the same output path are not both written: the second
+    is listed as failed, so no result is silently overwritten.
+
+    Returns (jobs, ignored non-audio files, inputs that failed before any work: missing
+    inputs and output collisions).
     """
     inputs = list(inputs)
     jobs: list[Job] = []
     ignored: list[Path] = []
-    missing: list[tuple[Path, str]] = []
+    failed: list[tuple[Path, str]] = []
     single_file = len(inputs) == 1 and inputs[0].is_file() and output.suffix.lower() in SUPPORTED_SUFFIXES
     if single_file:
-        return [Job(inputs[0], output)], ignored, missing
+        return [Job(inputs[0], output)], ignored, failed
+    claimed: dict[Path, Path] = {}  # output path -> the input written there
+
+    def add(source: Path, target: Path) -> None:
+        key = target.resolve()
+        if key in claimed:
+            failed.append((source, f"output {target} is already written from {claimed[key]}"))
+            return
+        claimed[key] = source
+        jobs.append(Job(source, target))
+
     for item in inputs:
         if item.is_dir():
             for path in sorted(p for p in item.rglob("*") if p.is_file()):
                 suffix = path.suffix.lower()
                 if suffix in SUPPORTED_SUFFIXES or suffix in OTHER_AUDIO_SUFFIXES:
-                    jobs.append(Job(path, output / item.name / path.relative_to(item)))
+                    add(path, output / path.relative_to(item))
                 else:
                     ignored.append(path)
         elif item.is_file():
-            jobs.append(Job(item, output / item.name))
+            add(item, output / item.name)
         else:
-            missing.append((item, "no such file or folder"))
-    return jobs, ignored, missing
+            failed.append((item, "no such file or folder"))
+    return jobs, ignored, failed
 
 
 def enhance_file(enhancer: Enhancer, job: Job, attenuation_limit_db: float | None = None) -> None:
@@ -80,8 +95,8 @@ def enhance_files(
     progress: Callable[[Iterable[Job]], Iterable[Job]] | None = None,
 ) -> BatchReport:
     """Enhance every input; one bad file never stops the batch (see ``BatchReport.failed``)."""
-    jobs, ignored, missing = plan_jobs(inputs, output)
-    report = BatchReport(ignored=ignored, failed=list(missing))
+    jobs, ignored, failed = plan_jobs(inputs, output)
+    report = BatchReport(ignored=ignored, failed=failed)
     for job in progress(jobs) if progress else jobs:
         if job.source.resolve() == job.target.resolve():
             report.failed.append((job.source, "output would overwrite the input"))

@@ -53,7 +53,7 @@ def test_folder_of_mixed_formats_and_rates(mixed_folder, weights_dir, tmp_path):
     model, _ = load_weights(weights_dir / "tiny-gru.json")
     enhancer = Enhancer(model)
     for name, (rate, channels, fmt, subtype) in GOOD_FILES.items():
-        src, dst = mixed_folder / name, out / "in" / name
+        src, dst = mixed_folder / name, out / name  # OUT/<path relative to DIR>
         info_in, info_out = sf.info(src), sf.info(dst)
         assert (info_out.samplerate, info_out.channels, info_out.frames) == (rate, channels, info_in.frames)
         assert (info_out.format, info_out.subtype) == (fmt, subtype)
@@ -63,7 +63,7 @@ def test_folder_of_mixed_formats_and_rates(mixed_folder, weights_dir, tmp_path):
             written, _ = sf.read(dst, dtype="float32", always_2d=True)
             tolerance = 1e-4 if subtype == "FLOAT" else 2.0 / 2**15
             assert np.abs(written - np.clip(expected, -1, 1)).max() <= tolerance
-    assert not (out / "in" / "notes.txt").exists()
+    assert not (out / "notes.txt").exists() and not (out / "in").exists()
 
 
 def test_single_file_to_named_output(weights_dir, tmp_path):
@@ -72,6 +72,26 @@ def test_single_file_to_named_output(weights_dir, tmp_path):
     result = _invoke(src, "-o", tmp_path / "y.wav", "--weights", weights_dir / "tiny-dnn.json")
     assert result.exit_code == 0, result.output
     assert sf.info(tmp_path / "y.wav").frames == sf.info(src).frames
+
+
+def test_folder_mirrors_into_output_and_files_keep_their_names(weights_dir, tmp_path):
+    """``DIR -o OUT`` writes OUT/<path relative to DIR>; loose files go to OUT/<name>; two
+    inputs that would land on one output path are reported, not silently overwritten."""
+    (tmp_path / "a" / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    for path in ("a/one.wav", "a/deep/er/two.flac", "b/one.wav", "loose.wav"):
+        sf.write(tmp_path / path, speech_like(0.3, seed=len(path)), 16000)
+    out = tmp_path / "out"
+    result = _invoke(
+        tmp_path / "a", tmp_path / "loose.wav", tmp_path / "b", "-o", out,
+        "--weights", weights_dir / "tiny-dnn.json", "--quiet",
+    )  # fmt: skip
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["deep/er/two.flac", "loose.wav", "one.wav"]
+    # b/one.wav would overwrite a/one.wav's result: it fails, naming both
+    assert result.exit_code == 1 and "1 file(s) failed" in result.output
+    assert "already written from" in result.output and "a/one.wav" in result.output.replace("\\", "/")
+    assert sf.info(out / "one.wav").frames == sf.info(tmp_path / "a" / "one.wav").frames
 
 
 def test_missing_input_is_reported(weights_dir, tmp_path):
