@@ -242,15 +242,19 @@ def export_onnx_cmd(
 @app.command()
 def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="TOML training config (see configs/).")],
-    resume: Annotated[bool, typer.Option(help="Continue from <output_dir>/last.pt.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from <output_dir>/last.pt (phased: skip finished phases).")
+    ] = False,
     output_dir: Annotated[Path | None, typer.Option(help="Override the config's output_dir.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Override the config's max_steps.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Override the config's max_steps (and every phase's).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
 ) -> None:
     """Train a model from a config and export the best checkpoint as a weight file."""
     try:
         from hush.trainer.config import load_config
-        from hush.trainer.train import train as run_training
+        from hush.trainer.train import run as run_training
     except ImportError as err:
         _err(f"the trainer needs its extras: pip install 'hush[train]' ({err})")
         raise typer.Exit(2) from None

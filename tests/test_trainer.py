@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import speech_like
 from hush.cli import app
-from hush.models import ModelRegistry, load_weights
+from hush.models import ModelRegistry, load_weights, read_metadata
 from hush.streaming import Enhancer
 from hush.trainer.config import DataConfig, load_config
 from hush.trainer.data import MixtureMaker, load_validation_audio, validation_mixtures, validation_set
@@ -642,3 +642,61 @@ def test_speed_perturbation_changes_duration_and_keeps_the_default_stream():
     a = validation_mixtures(MixtureMaker(off, 16000, speech, noise), 4, seed=5)
     b = validation_mixtures(MixtureMaker(DataConfig(segment_s=1.0), 16000, speech, noise), 4, seed=5)
     assert all(np.array_equal(x.noisy, y.noisy) for x, y in zip(a, b, strict=True))
+
+
+PHASES = """
+[[phases]]
+name = "first"
+max_steps = 6
+[phases.optim]
+lr = 3e-3
+warmup_steps = 2
+
+[[phases]]
+name = "second"
+max_steps = 4
+select_on = "objective"
+[phases.loss]
+si_sdr_weight = 0.01
+[phases.data]
+high_snr_prob = 0.5
+"""
+
+
+def test_phased_config_runs_each_phase_from_the_one_before(corpus, tmp_path):
+    """One command runs every phase in turn; phase 2 starts from phase 1's export with its own
+    settings merged over the shared ones, and the last phase's export is the run's."""
+    config = _write_config(corpus, tmp_path, extra=PHASES)
+    cfg = load_config(config)
+    first, second = cfg.phase_configs()
+    assert first.init_weights is None and second.init_weights == first.export_json
+    assert (first.optim.lr, second.optim.lr) == (3e-3, cfg.optim.lr)
+    assert (first.loss.si_sdr_weight, second.loss.si_sdr_weight) == (0.0, 0.01)
+    assert second.data.high_snr_prob == 0.5 and second.data.segment_s == cfg.data.segment_s
+    assert first.seed != second.seed  # a new phase draws new mixtures
+
+    result = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    phase_one = load_weights(run / "first" / "export" / "tiny.json")[1].provenance
+    final = load_weights(run / "export" / "tiny.json")[1].provenance
+    assert phase_one.extra["phase"] == "first" and final.extra["phase"] == "second"
+    assert final.extra["init_from"]["path"] == str(first.export_json)
+    assert final.extra["init_from"]["weights_sha256"] == read_metadata(first.export_json).weights_sha256
+    assert final.extra["total_steps"] == 4 and phase_one.extra["total_steps"] == 6
+
+    # --resume skips finished phases; --max-steps overrides every phase's own
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "10 steps" in result.output
+    cfg = load_config(config, {"max_steps": 3})
+    assert [phase.max_steps for phase in cfg.phase_configs()] == [3, 3]
+
+
+def test_phased_config_errors_surface_at_load(corpus, tmp_path):
+    bad = PHASES.replace("si_sdr_weight = 0.01", "si_sdr_wieght = 0.01")
+    with pytest.raises(ValueError, match="si_sdr_wieght"):
+        load_config(_write_config(corpus, tmp_path, extra=bad))
+    twice = PHASES.replace('name = "second"', 'name = "first"')
+    with pytest.raises(ValueError, match="phase names must differ"):
+        load_config(_write_config(corpus, tmp_path, extra=twice))

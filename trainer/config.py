@@ -6,9 +6,10 @@ resolved against the current working directory (run ``hush train`` from the repo
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -198,6 +199,43 @@ class LossConfig(_Strict):
     )
 
 
+class PhaseConfig(_Strict):
+    """One phase of a phased run: what changes from the config's shared settings.
+
+    A phased config trains its phases one after the other in one command. The first starts
+    from the config's own ``init_weights`` (usually none: a random init); each later one
+    starts from the checkpoint the phase before it exported, with a fresh optimizer and
+    learning-rate schedule. That is how a curriculum (loss terms switched on later, a lower
+    rate for a final polish) lives in one file. Features and architecture are shared by all
+    phases. Unset fields keep the shared value; the ``optim``, ``loss`` and ``data`` tables
+    are merged into the shared ones field by field.
+    """
+
+    name: str = Field(description="Folder name of the phase under output_dir (letters, digits, _ and -).")
+    max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    val_every: int | None = Field(None, ge=1)
+    patience: int | None = Field(None, ge=1)
+    select_on: Literal["base", "objective"] | None = None
+    batch_size: int | None = Field(None, ge=1)
+    seed: int | None = Field(
+        None, description="Default: the shared seed plus 1000 x the phase index, so phases draw new mixtures."
+    )
+    optim: dict[str, Any] = {}
+    loss: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _check_name(self) -> PhaseConfig:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", self.name):
+            raise ValueError(f"phase name {self.name!r}: use 1-40 letters, digits, '_' or '-'")
+        return self
+
+
+# Settings a phase may change besides its optim, loss and data tables.
+_PHASE_FIELDS = ("max_steps", "max_minutes", "val_every", "patience", "select_on", "batch_size", "seed")
+
+
 class TrainConfig(_Strict):
     name: str = "gru"
     description: str = ""
@@ -242,6 +280,52 @@ class TrainConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = Field(True, description="bfloat16 autocast on GPU (ignored on CPU).")
     log_every: int = Field(50, ge=1)
+    phases: list[PhaseConfig] = Field(
+        [],
+        description=(
+            "Phases run one after the other by one command, each from the previous one's "
+            "export (see PhaseConfig). Empty: one run with the settings above."
+        ),
+    )
+
+    def phase_configs(self) -> list[TrainConfig]:
+        """The config of each phase as a plain one-phase run, in order.
+
+        Phase ``i`` writes to ``output_dir/<phase name>`` and starts from phase ``i - 1``'s
+        export (phase 0 from ``init_weights``)."""
+        shared = self.model_dump(exclude={"phases"})
+        configs: list[TrainConfig] = []
+        init = self.init_weights
+        for index, phase in enumerate(self.phases):
+            raw = {key: (dict(value) if isinstance(value, dict) else value) for key, value in shared.items()}
+            for key in _PHASE_FIELDS:
+                value = getattr(phase, key)
+                if value is not None:
+                    raw[key] = value
+            if phase.seed is None:
+                raw["seed"] = self.seed + 1000 * index
+            for table in ("optim", "loss", "data"):
+                raw[table] = {**raw[table], **getattr(phase, table)}
+            raw["output_dir"] = Path(self.output_dir) / phase.name
+            raw["init_weights"] = init
+            configs.append(TrainConfig.model_validate(raw))
+            init = configs[-1].export_json
+        return configs
+
+    @property
+    def export_json(self) -> Path:
+        """Where the run writes its exported weight file's JSON."""
+        return Path(self.output_dir) / "export" / f"{self.name}.json"
+
+    @model_validator(mode="after")
+    def _check_phases(self) -> TrainConfig:
+        names = [phase.name for phase in self.phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase names must differ: {names}")
+        if any(phase.name == "export" for phase in self.phases):
+            raise ValueError("'export' is the run's own export folder, not a phase name")
+        self.phase_configs()  # every phase must be a valid run on its own: fail at load, not hours in
+        return self
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -263,6 +347,8 @@ def load_config(path: Path | str, overrides: dict | None = None) -> TrainConfig:
 
     A nested override is merged into the file's table, except one that names an
     architecture ``family``: that replaces the whole table (fields differ per family).
+    An override of something a phase may set (``max_steps``, a field of ``data``, ...)
+    also wins over every phase's own value, so ``--max-steps 40`` shortens each phase.
     """
     raw = tomllib.loads(Path(path).read_text())
     for key, value in (overrides or {}).items():
@@ -270,4 +356,9 @@ def load_config(path: Path | str, overrides: dict | None = None) -> TrainConfig:
             raw.setdefault(key, {}).update(value)
         else:
             raw[key] = value
+        for phase in raw.get("phases", []):
+            if key in ("optim", "loss", "data") and isinstance(value, dict):
+                phase[key] = {**phase.get(key, {}), **value}
+            elif key in _PHASE_FIELDS:
+                phase[key] = value
     return TrainConfig.model_validate(raw)

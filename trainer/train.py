@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import time
 from contextlib import nullcontext
@@ -286,12 +287,55 @@ def _data_summary(cfg: TrainConfig, speech_files: list[Path], noise_files: list[
     }
 
 
-def train(
+def run(
     cfg: TrainConfig, resume: bool = False, progress: bool = True, config_file: str | None = None
+) -> TrainResult:
+    """What ``hush train`` runs: ``train`` for a plain config; each phase in turn for a
+    phased one, the last phase's export then copied to ``<output_dir>/export``.
+
+    With ``resume``, phases that finished (their ``done.json`` exists) are skipped and the
+    first unfinished one continues from its ``last.pt``.
+    """
+    if not cfg.phases:
+        return train(cfg, resume=resume, progress=progress, config_file=config_file)
+    ddp = _Distributed()
+    results: list[TrainResult] = []
+    for phase, phase_cfg in zip(cfg.phases, cfg.phase_configs(), strict=True):
+        done = Path(phase_cfg.output_dir) / "done.json"
+        if resume and done.is_file():
+            recorded = json.loads(done.read_text())
+            results.append(TrainResult(**{**recorded, "export_json": Path(recorded["export_json"])}))
+            continue
+        result = train(phase_cfg, resume=resume, progress=progress, config_file=config_file, phase=phase.name)
+        if ddp.main:
+            done.write_text(json.dumps({**result.__dict__, "export_json": str(result.export_json)}) + "\n")
+        results.append(result)
+    last = results[-1]
+    if ddp.main:
+        cfg.export_json.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".json", ".safetensors"):
+            shutil.copyfile(last.export_json.with_suffix(suffix), cfg.export_json.with_suffix(suffix))
+    return TrainResult(
+        last.best_val_loss,
+        last.best_step,
+        sum(r.steps for r in results),
+        sum(r.minutes for r in results),
+        cfg.export_json,
+        last.stopped_early,
+    )
+
+
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    config_file: str | None = None,
+    phase: str | None = None,
 ) -> TrainResult:
     """Train, validate, early-stop, and export the best checkpoint as ``<output_dir>/export/<name>``.
 
-    ``config_file`` is only recorded in the export's provenance (the model card names it)."""
+    ``config_file`` and ``phase`` (the name of the phase of a phased config this run is)
+    are only recorded in the export's provenance (the model card names them)."""
     ddp = _Distributed()
     device = pick_device(cfg, ddp)
     if cfg.threads:
@@ -438,7 +482,7 @@ def train(
     if log_file:
         log_file.close()
 
-    export_json = out_dir / "export" / f"{cfg.name}.json"
+    export_json = cfg.export_json
     if ddp.main:
         best = torch.load(best_path, map_location="cpu", weights_only=False)
         export_model = build_model(cfg.features, cfg.architecture)
@@ -464,6 +508,7 @@ def train(
                 "git_commit": git_commit,
                 "init_from": init_from,
                 "config_file": config_file,
+                "phase": phase,
             },
         )
         save_weights(
