@@ -89,6 +89,15 @@ class DataConfig(_Strict):
     coloured_noise_weight: float = Field(0.2, ge=0)
     babble_weight: float = Field(0.15, ge=0)
     hum_weight: float = Field(0.1, ge=0)
+    tonal_weight: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Synthesised tonal noise (trainer/data.py tonal_noise): engine-like harmonic series "
+            "with a drifting fundamental, machine whine, sirens and beeps, the kinds of noise "
+            "real recordings in the corpus are thinnest on."
+        ),
+    )
     second_noise_prob: float = Field(0.3, ge=0, le=1, description="Add a second noise at a random level.")
     babble_talkers: tuple[int, int] = (3, 8)
     babble_reverb_prob: float = Field(

@@ -236,6 +236,77 @@ def hum(length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     return (out + 10 ** (rng.uniform(-40, -15) / 20) * rng.standard_normal(length)).astype(np.float32)
 
 
+def _drifting_frequency(
+    length: int, sample_rate: int, base_hz: float, depth: float, rng: np.random.Generator
+) -> np.ndarray:
+    """``[length]`` instantaneous frequency in Hz: ``base_hz`` times a smooth random curve
+    within ``1 +- depth`` (a few knots per second: an engine revving, a fan spinning up)."""
+    knots = max(2, int(length / sample_rate * rng.uniform(0.5, 3.0)) + 1)
+    curve = np.interp(np.linspace(0, knots - 1, length), np.arange(knots), rng.uniform(-depth, depth, knots))
+    return base_hz * (1.0 + curve)
+
+
+def _harmonics(frequency: np.ndarray, sample_rate: int, count: int, tilt_db: float, rng) -> np.ndarray:
+    """Sum of harmonics ``k * frequency`` (k = 1..count, below Nyquist), phase-continuous, with a
+    spectral tilt of ``tilt_db`` per octave and random per-harmonic levels (+-6 dB)."""
+    phase = 2 * np.pi * np.cumsum(frequency) / sample_rate
+    out = np.zeros(frequency.shape[0])
+    for k in range(1, count + 1):
+        if k * frequency.max() >= 0.45 * sample_rate:
+            break
+        level = 10 ** ((tilt_db * math.log2(k) + rng.uniform(-6, 6)) / 20)
+        out += level * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+    return out
+
+
+def tonal_noise(length: int, sample_rate: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Synthesised tonal noise ``[length]`` (unnormalised) and its label, one of:
+
+    * ``engine``: a harmonic series on a 25-250 Hz fundamental (firing rate of a car, bus,
+      boat or propeller engine) that drifts by up to 30 %, rolled off by 3-12 dB per octave,
+      over low-passed rumble; the strongest part of cabin and street noise, and one our
+      recordings cover with a handful of files;
+    * ``whine``: a few partials of a 300-4000 Hz tone drifting a few per cent (turbines,
+      fans, drills, electric motors) over a little broadband noise;
+    * ``siren``: a tone swept up and down (wail or two-tone), a few harmonics;
+    * ``beeps``: on/off tones (alarms, reversing vehicles, phones) at 400-3500 Hz.
+    """
+    t = np.arange(length) / sample_rate
+    kind = rng.choice(["engine", "whine", "siren", "beeps"], p=[0.5, 0.2, 0.15, 0.15])
+    if kind == "engine":
+        frequency = _drifting_frequency(
+            length, sample_rate, math.exp(rng.uniform(math.log(25), math.log(250))), 0.3, rng
+        )
+        tonal = _harmonics(frequency, sample_rate, int(rng.integers(8, 60)), -rng.uniform(3, 12), rng)
+        rumble = lfilter([1.0], [1.0, -rng.uniform(0.95, 0.995)], rng.standard_normal(length))
+        tonal /= np.std(tonal) + 1e-9
+        rumble /= np.std(rumble) + 1e-9
+        out = tonal + 10 ** (rng.uniform(-15, 5) / 20) * rumble
+    elif kind == "whine":
+        frequency = _drifting_frequency(length, sample_rate, rng.uniform(300, 4000), 0.05, rng)
+        out = _harmonics(frequency, sample_rate, int(rng.integers(1, 5)), -rng.uniform(6, 15), rng)
+        out /= np.std(out) + 1e-9
+        out += 10 ** (rng.uniform(-30, -10) / 20) * rng.standard_normal(length)
+    elif kind == "siren":
+        low, high = sorted(rng.uniform(400, 1800, size=2))
+        high = max(high, low * 1.3)
+        rate_hz = rng.uniform(0.1, 1.0) if rng.random() < 0.5 else rng.uniform(1.5, 6.0)
+        sweep = 0.5 + 0.5 * np.sin(2 * np.pi * rate_hz * t + rng.uniform(0, 2 * np.pi))
+        if rng.random() < 0.3:  # two-tone: jump between the pitches
+            sweep = (sweep > 0.5).astype(float)
+        out = _harmonics(low + (high - low) * sweep, sample_rate, int(rng.integers(1, 6)), -6.0, rng)
+    else:
+        frequency = np.full(length, rng.uniform(400, 3500))
+        out = _harmonics(frequency, sample_rate, int(rng.integers(1, 4)), -10.0, rng)
+        period = rng.uniform(0.15, 1.5)
+        duty = rng.uniform(0.2, 0.7)
+        gate = ((t + rng.uniform(0, period)) % period) < duty * period
+        ramp = max(1, int(0.004 * sample_rate))  # 4 ms edges, as a real beeper's
+        gate = np.convolve(gate.astype(float), np.ones(ramp) / ramp, mode="same")
+        out = out * gate + 10 ** (rng.uniform(-50, -25) / 20) * rng.standard_normal(length)
+    return out.astype(np.float32), str(kind)
+
+
 def diffuse_rir(sample_rate: int, rt60_s: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
     """Statistical impulse response of a distant source ``[rt60_s * sample_rate]``: a unit
     direct impulse, then Gaussian noise decaying 60 dB over ``rt60_s`` (Polack's diffuse
@@ -312,11 +383,19 @@ class MixtureMaker:
         self.noise_names = noise_names or [f"noise {index}" for index in range(len(noise))]
         self.length = round(cfg.segment_s * sample_rate)
         weights = np.array(
-            [cfg.real_noise_weight, cfg.coloured_noise_weight, cfg.babble_weight, cfg.hum_weight], dtype=float
+            [
+                cfg.real_noise_weight,
+                cfg.coloured_noise_weight,
+                cfg.babble_weight,
+                cfg.hum_weight,
+                cfg.tonal_weight,
+            ],
+            dtype=float,
         )
         if weights.sum() <= 0:
             raise ValueError("at least one noise weight must be positive")
         self.noise_probs = weights / weights.sum()
+        self._kind_probs = self.noise_probs if self.noise_probs[4] > 0 else self.noise_probs[:4]
         self._rirs: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     def _utterance(self, rng: np.random.Generator) -> np.ndarray:
@@ -355,8 +434,9 @@ class MixtureMaker:
 
     def _one_noise(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         """One unit-power noise ``[S]`` and its label."""
-        kind = rng.choice(4, p=self.noise_probs)
-        label = ["", "coloured", "babble", "hum"][kind]
+        # with tonal_weight = 0 the fifth kind has probability 0: older configs keep their stream
+        kind = rng.choice(5 if self.noise_probs[4] > 0 else 4, p=self._kind_probs)
+        label = ["", "coloured", "babble", "hum", "tonal"][kind]
         if kind == 0:
             if self.noise_type_signals is None:
                 index = int(rng.integers(len(self.noise)))  # one draw: older configs' stream
@@ -384,8 +464,10 @@ class MixtureMaker:
                 lead = noise[-min(rir.shape[0], self.length) :]
                 noise = fftconvolve(np.concatenate([lead, noise]), rir)[lead.shape[0] :]
                 noise = noise[: self.length]
-        else:
+        elif kind == 3:
             noise = hum(self.length, self.sample_rate, rng)
+        else:
+            noise, label = tonal_noise(self.length, self.sample_rate, rng)
         noise = noise.astype(np.float32)
         if rng.random() < self.cfg.modulation_prob:
             noise = noise * slow_modulation(self.length, self.sample_rate, rng)
