@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from .pairs import PairsError, find_pairs, select
+from .pairs import PairsError, find_pairs, noise_types, select
 from .peers import default_peers_dir, parse_peers, peer_problem
 from .report import markdown, print_tables
 from .run import EvalConfig, ModelSpec, json_safe, load_model_spec, run_eval
@@ -114,7 +114,7 @@ def command_line(**options) -> str:
 
 
 def run_eval_command(
-    pairs: Path,
+    pairs: Path | list[Path],
     models: list[str],
     weights: list[Path],
     models_dir: list[Path],
@@ -131,38 +131,33 @@ def run_eval_command(
     quiet: bool,
     attenuation_limit_db: float | None = None,
 ) -> dict:
-    try:
-        selected = select(find_pairs(pairs), limit=limit, every=every)
-    except (PairsError, ValueError) as err:
-        _err(str(err))
-        raise typer.Exit(2) from None
+    """Score every system on one pairs folder, or on several one after the other (each
+    printed under its own name: in-domain validation beside held-out noise types, say).
+
+    The JSON of one folder is its result; of several, ``{"sets": {folder: result}, "command"}``.
+    """
+    folders = [Path(pairs)] if isinstance(pairs, str | Path) else [Path(p) for p in pairs]
+    selections = {}
+    for folder in folders:
+        try:
+            selections[folder] = select(find_pairs(folder), limit=limit, every=every)
+        except (PairsError, ValueError) as err:
+            _err(str(err))
+            raise typer.Exit(2) from None
+    if len(set(folders)) != len(folders):
+        _err("a pairs folder is given twice")
+        raise typer.Exit(2)
+    if plots and len(folders) > 1:
+        _err("--plots draws one pairs folder; give a single --pairs")
+        raise typer.Exit(2)
     specs = resolve_models(models, weights, models_dir, attenuation_limit_db)
     peers_folder = peers_dir or default_peers_dir()
     peer_names, skipped = resolve_peers(peers, peers_folder)
     if not specs and not peer_names:
         _err("nothing to evaluate: give --model/--weights, or --peers that are available")
         raise typer.Exit(2)
-
-    drawn = _files_to_draw(selected, plot_files, plot_names) if plots else ()
-    config = EvalConfig(
-        models=tuple(specs),
-        peers=tuple(peer_names),
-        peers_dir=str(peers_folder),
-        plots_dir=str(plots) if plots else None,
-        plot_files=drawn,
-    )
-
-    def progress(records, total):
-        if quiet:
-            return records
-        from tqdm import tqdm
-
-        return tqdm(records, total=total, desc="hush eval", unit="file")
-
-    result = run_eval(config, selected, workers=workers, progress=progress)
-    result["pairs"] = str(pairs)
-    result["command"] = command_line(
-        pairs=pairs,
+    command = command_line(
+        pairs=folders,
         model=models,
         weights=weights,
         models_dir=models_dir,
@@ -173,28 +168,59 @@ def run_eval_command(
         workers=workers,
         attenuation_limit=attenuation_limit_db,
     )
-    result["attenuation_limit_db"] = attenuation_limit_db
-    result["skipped_peers"] = skipped
-    print_tables(result)
-    for failure in result["failures"]:
-        who = "reading" if failure["system"] == "*" else failure["system"]
-        _err(f"{who} failed on {failure['file']}: {failure['error']}")
-    typer.echo(
-        f"{result['files']} files, {len(config.systems)} systems, {result['run_seconds']:.1f} s "
-        f"with {result['workers']} worker(s)",
-        err=True,
-    )
+
+    def progress(records, total):
+        if quiet:
+            return records
+        from tqdm import tqdm
+
+        return tqdm(records, total=total, desc="hush eval", unit="file")
+
+    results: dict[str, dict] = {}
+    for folder, selected in selections.items():
+        drawn = _files_to_draw(selected, plot_files, plot_names) if plots else ()
+        config = EvalConfig(
+            models=tuple(specs),
+            peers=tuple(peer_names),
+            peers_dir=str(peers_folder),
+            plots_dir=str(plots) if plots else None,
+            plot_files=drawn,
+        )
+        result = run_eval(
+            config, selected, workers=workers, progress=progress, noise_types=noise_types(folder)
+        )
+        result["pairs"] = str(folder)
+        result["command"] = command
+        result["attenuation_limit_db"] = attenuation_limit_db
+        result["skipped_peers"] = skipped
+        print_tables(result, title=str(folder) if len(folders) > 1 else "")
+        for failure in result["failures"]:
+            who = "reading" if failure["system"] == "*" else failure["system"]
+            _err(f"{who} failed on {failure['file']}: {failure['error']}")
+        typer.echo(
+            f"{folder}: {result['files']} files, {len(config.systems)} systems, "
+            f"{result['run_seconds']:.1f} s with {result['workers']} worker(s)",
+            err=True,
+        )
+        results[str(folder)] = result
+    single = len(results) == 1
+    output = next(iter(results.values())) if single else {"sets": results, "command": command}
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(json_safe(result), indent=1) + "\n")
+        json_path.write_text(json.dumps(json_safe(output), indent=1) + "\n")
         typer.echo(f"wrote {json_path}", err=True)
     if markdown_path:
         markdown_path.parent.mkdir(parents=True, exist_ok=True)
-        markdown_path.write_text(markdown(result, result["command"]))
+        if single:
+            text = markdown(output, command)
+        else:
+            text = "\n".join(f"### {name}\n\n{markdown(result, command)}" for name, result in results.items())
+        markdown_path.write_text(text)
         typer.echo(f"wrote {markdown_path}", err=True)
     if plots:
         typer.echo(f"wrote {len(list(Path(plots).glob('*.png')))} picture(s) to {plots}", err=True)
-    if result["failures"]:
-        _err(f"{len(result['failures'])} failure(s): the means above leave those files out")
+    failures = sum(len(result["failures"]) for result in results.values())
+    if failures:
+        _err(f"{failures} failure(s): the means above leave those files out")
         raise typer.Exit(1)
-    return result
+    return output

@@ -70,3 +70,18 @@ def read_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
     clean, noisy = _mono16k(pair.clean), _mono16k(pair.noisy)
     n = min(clean.shape[0], noisy.shape[0])
     return fit_length(clean, n), fit_length(noisy, n)
+
+
+def noise_types(folder: Path) -> dict[str, str]:
+    """Pair name -> noise type, from ``folder/mixtures.csv`` when it has a ``noise_type``
+    column (``hush val-pairs`` writes one); empty otherwise (the VoiceBank+DEMAND test set)."""
+    import csv
+
+    table = Path(folder) / "mixtures.csv"
+    if not table.is_file():
+        return {}
+    with table.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "noise_type" not in rows[0]:
+        return {}
+    return {row["name"]: row["noise_type"] for row in rows if row.get("noise_type")}

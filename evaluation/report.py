@@ -71,8 +71,31 @@ def band_rows(result: dict, metric: str) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def print_tables(result: dict, console=None) -> None:
-    """Print the main table (mean ± 95% CI) and the PESQ-by-input-SNR table with rich."""
+def noise_type_rows(result: dict, metric: str) -> tuple[list[str], list[list[str]]]:
+    """One column per noise type (pairs written with ``hush val-pairs``), one row per system."""
+    digits = COLUMNS[metric][1]
+    counts: dict[str, int] = {}
+    for entry in result["systems"].values():
+        for kind, stats in entry.get("by_noise_type", {}).items():
+            counts[kind] = stats["files"]
+    header = ["system", *(f"{kind} (n={counts[kind]})" for kind in sorted(counts))]
+    rows = [
+        [
+            label(name),
+            *(_num(entry.get("by_noise_type", {}).get(k, {}).get(metric), digits) for k in sorted(counts)),
+        ]
+        for name, entry in result["systems"].items()
+    ]
+    return header, rows
+
+
+def _has_noise_types(result: dict) -> bool:
+    return any(entry.get("by_noise_type") for entry in result["systems"].values())
+
+
+def print_tables(result: dict, console=None, title: str = "") -> None:
+    """Print the main table (mean ± 95% CI), PESQ by input SNR and, when the pairs name their
+    noise types, PESQ and DNSMOS BAK by noise type, with rich; ``title`` names the pairs set."""
     from rich.console import Console
     from rich.table import Table
 
@@ -81,15 +104,26 @@ def print_tables(result: dict, console=None) -> None:
         if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
             console = Console(width=160)
     header, rows = main_rows(result)
-    table = Table(*header, title=f"{result['files']} files; mean ± 95% CI ({result.get('ci_method', '')})")
+    prefix = f"{title}: " if title else ""
+    table = Table(
+        *header, title=f"{prefix}{result['files']} files; mean ± 95% CI ({result.get('ci_method', '')})"
+    )
     for row in rows:
         table.add_row(*row)
     console.print(table)
     header, rows = band_rows(result, "pesq")
-    table = Table(*header, title="PESQ-wb by input SNR")
+    table = Table(*header, title=f"{prefix}PESQ-wb by input SNR")
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if _has_noise_types(result):
+        for metric in ("pesq", "dnsmos_bak"):
+            if metric in _metrics_present(result):
+                header, rows = noise_type_rows(result, metric)
+                table = Table(*header, title=f"{prefix}{COLUMNS[metric][0]} by noise type")
+                for row in rows:
+                    table.add_row(*row)
+                console.print(table)
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -121,6 +155,15 @@ def markdown(result: dict, command: str) -> str:
                 "",
                 _markdown_table(*band_rows(result, metric)),
             ]
+    if _has_noise_types(result):
+        for metric in BAND_METRICS:
+            if metric in _metrics_present(result):
+                parts += [
+                    "",
+                    f"{COLUMNS[metric][0]} by noise type:",
+                    "",
+                    _markdown_table(*noise_type_rows(result, metric)),
+                ]
     if result.get("failures"):
         parts += ["", f"{len(result['failures'])} system/file failure(s); see the JSON output."]
     return "\n".join(parts) + "\n"

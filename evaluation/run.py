@@ -193,8 +193,12 @@ def run_eval(
     pairs: list[Pair],
     workers: int | None = None,
     progress: Callable[[Iterator[dict], int], Iterator[dict]] | None = None,
+    noise_types: dict[str, str] | None = None,
 ) -> dict:
     """Evaluate ``pairs`` with every system in ``config``; returns the JSON-ready result.
+
+    ``noise_types`` (pair name -> the type of noise in it, see ``pairs.noise_types``) adds
+    ``by_noise_type`` to each system's summary.
 
     ``{"systems": {name: {"pesq", "stoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",
     "ci95", "n", "by_snr", "latency_ms", "kind"}}, "files": int, "per_file": [...], ...}``
@@ -212,6 +216,9 @@ def run_eval(
         {"file": r["name"], "system": "*", "error": r["unreadable"]} for r in records if "unreadable" in r
     ]
     records = [r for r in records if "unreadable" not in r]
+    for record in records:
+        if noise_types and record["name"] in noise_types:
+            record["noise_type"] = noise_types[record["name"]]
 
     systems = summarise(records, config.systems)
     latency = {NOISY: 0.0, **{p: peer_latency_ms(p) for p in config.peers}}

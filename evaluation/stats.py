@@ -46,11 +46,23 @@ def mean_ci(values: list[float] | np.ndarray) -> tuple[float, float, int]:
     return mean, half, n
 
 
-def summarise(records: list[dict], systems: list[str]) -> dict[str, dict]:
-    """Per system: every metric's mean, ``ci95`` [low, high], ``n`` (finite values) and
-    ``by_snr``: per band ``files``, each metric's mean and ``ci95``.
+def _group_stats(scores: list[dict]) -> dict:
+    """``files``, each metric's mean and ``ci95`` over one group of files' scores."""
+    stats: dict = {"files": len(scores), "ci95": {}}
+    for metric in METRICS:
+        mean, half, _ = mean_ci([s.get(metric, math.nan) for s in scores])
+        stats[metric] = mean
+        stats["ci95"][metric] = [mean - half, mean + half]
+    return stats
 
-    ``records``: one dict per file, ``{"name", "snr_db", "scores": {system: {metric: value}}}``.
+
+def summarise(records: list[dict], systems: list[str]) -> dict[str, dict]:
+    """Per system: every metric's mean, ``ci95`` [low, high], ``n`` (finite values),
+    ``by_snr``: per band ``files``, each metric's mean and ``ci95``, and, when records carry a
+    ``noise_type``, ``by_noise_type`` in the same form.
+
+    ``records``: one dict per file, ``{"name", "snr_db", "scores": {system: {metric: value}}}``
+    (plus ``"noise_type"`` when the pairs folder names each mixture's noise).
     """
     result: dict[str, dict] = {}
     for system in systems:
@@ -63,13 +75,14 @@ def summarise(records: list[dict], systems: list[str]) -> dict[str, dict]:
             entry["n"][metric] = n
         for label, _, _ in SNR_BANDS:
             band = [s for snr, s in rows if snr_band(snr) == label]
-            if not band:
-                continue
-            stats: dict = {"files": len(band), "ci95": {}}
-            for metric in METRICS:
-                mean, half, _ = mean_ci([s.get(metric, math.nan) for s in band])
-                stats[metric] = mean
-                stats["ci95"][metric] = [mean - half, mean + half]
-            entry["by_snr"][label] = stats
+            if band:
+                entry["by_snr"][label] = _group_stats(band)
+        typed = [(r["noise_type"], r["scores"][system]) for r in records if r.get("noise_type")]
+        typed = [(kind, s) for kind, s in typed if s is not None]
+        if typed:
+            entry["by_noise_type"] = {
+                kind: _group_stats([s for k, s in typed if k == kind])
+                for kind in sorted({k for k, _ in typed})
+            }
         result[system] = entry
     return result

@@ -282,9 +282,23 @@ def val_pairs(
     count: Annotated[int, typer.Option(min=1, help="Number of mixtures.")] = 60,
     seconds: Annotated[float, typer.Option(min=0.5, help="Length of each mixture.")] = 6.0,
     seed: Annotated[int, typer.Option(help="Mixing seed (not the config's val_seed).")] = 99,
+    speech: Annotated[
+        list[Path] | None, typer.Option(help="Speech folder(s) instead of the config's validation speech.")
+    ] = None,
+    noise: Annotated[
+        list[Path] | None, typer.Option(help="Noise folder(s) instead of the config's validation noise.")
+    ] = None,
+    real_noise_only: Annotated[
+        bool, typer.Option(help="One recorded noise per mixture; nothing synthesised.")
+    ] = False,
+    snr: Annotated[
+        tuple[float, float] | None, typer.Option(help="SNR range in dB instead of the config's, e.g. -5 15.")
+    ] = None,
 ) -> None:
     """Write validation mixtures as a pairs folder for `hush eval --pairs`: score models and
-    peers on validation data, which, unlike the test set, may guide choices."""
+    peers on validation data, which, unlike the test set, may guide choices. With --speech
+    and --noise, the mixtures measure generalisation: speakers and noise types training
+    never saw."""
     try:
         from hush.trainer.config import load_config
         from hush.trainer.val_pairs import write_validation_pairs
@@ -292,7 +306,9 @@ def val_pairs(
         _err(f"the trainer needs its extras: pip install 'hush[train]' ({err})")
         raise typer.Exit(2) from None
     try:
-        write_validation_pairs(load_config(config), out, count, seconds, seed)
+        write_validation_pairs(
+            load_config(config), out, count, seconds, seed, speech, noise, real_noise_only, snr
+        )
     except (OSError, ValueError) as err:
         _err(str(err))
         raise typer.Exit(2) from None
@@ -371,7 +387,14 @@ def publish(
 @app.command("eval")
 def eval_cmd(
     pairs: Annotated[
-        Path, typer.Option("--pairs", help="Folder with clean/ and noisy/ files of the same names.")
+        list[Path],
+        typer.Option(
+            "--pairs",
+            help=(
+                "Folder with clean/ and noisy/ files of the same names; repeat it to score several "
+                "sets in one run (e.g. in-domain validation and held-out noise types)."
+            ),
+        ),
     ],
     model: Annotated[
         list[str] | None,

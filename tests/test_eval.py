@@ -229,3 +229,34 @@ def test_unreadable_file_is_reported_not_fatal(pairs_dir, tmp_path):
     assert "reading failed on s1.flac" in result.output
     data = json.loads(out_json.read_text())
     assert data["files"] == 2 and [f["file"] for f in data["failures"]] == ["s1.flac"]
+
+
+def test_several_pairs_sets_in_one_run_with_noise_types(pairs_dir, weights_dir, tmp_path):
+    """Repeated --pairs scores each set under its own name (in-domain beside held-out types);
+    a set whose mixtures.csv types its noises gets scores per type."""
+    import shutil
+
+    typed = tmp_path / "typed"
+    shutil.copytree(pairs_dir, typed)
+    (typed / "mixtures.csv").write_text(
+        "name,snr_db,noise,noise_type\ns0.flac,2.5,a,siren\ns1.flac,7.5,b,siren\ns2.flac,17.5,c,keyboard\n"
+    )
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    result = _eval(
+        "--pairs", pairs_dir, "--pairs", typed, "--weights", weights_dir / "tiny-dnn.json",
+        "--workers", "1", "--json", out_json, "--markdown", out_md, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out_json.read_text())
+    assert list(data["sets"]) == [str(pairs_dir), str(typed)] and "--pairs" in data["command"]
+    plain, by_type = data["sets"][str(pairs_dir)], data["sets"][str(typed)]
+    assert "by_noise_type" not in plain["systems"]["tiny-dnn"]
+    types = by_type["systems"]["tiny-dnn"]["by_noise_type"]
+    assert {kind: stats["files"] for kind, stats in types.items()} == {"keyboard": 1, "siren": 2}
+    # the same files score the same in both sets; the per-type means are means of their files
+    files = {r["name"]: r["scores"]["tiny-dnn"]["si_sdr"] for r in by_type["per_file"]}
+    assert types["siren"]["si_sdr"] == pytest.approx((files["s0.flac"] + files["s1.flac"]) / 2)
+    assert plain["systems"]["tiny-dnn"]["si_sdr"] == pytest.approx(by_type["systems"]["tiny-dnn"]["si_sdr"])
+    text = out_md.read_text()
+    assert f"### {typed}" in text and "by noise type" in text and "siren (n=2)" in text
+    assert "PESQ-wb by noise type" in result.output

@@ -400,11 +400,14 @@ def test_val_pairs_writes_validation_mixtures_for_eval(corpus, tmp_path):
         assert np.array_equal(written_noisy, noisy[index].numpy())
         assert np.abs(written_clean).max() > 0
     table = (out / "mixtures.csv").read_text().splitlines()
-    assert table[0] == "name,snr_db,noise" and len(table) == 4
+    assert table[0] == "name,snr_db,noise,noise_type" and len(table) == 4
     assert [float(row.split(",")[1]) for row in table[1:]] == pytest.approx(snr, abs=0.01)
     # each mixture names what was mixed in: validation noise files or synthesised kinds
     known = {path.stem for path in noise_files} | {"coloured", "babble", "hum"}
     assert all(set(row.split(",")[2].split(" + ")) <= known for row in table[1:])
+
+    # the corpus manifest types every recorded noise "white"; synthesised kinds name themselves
+    assert all(row.split(",")[3] in {"white", "coloured", "babble", "hum"} for row in table[1:])
 
     # a config whose validation folders are missing is a clear error, not a traceback
     broken = config.replace(str(corpus / "speech/val"), str(tmp_path / "missing"))
@@ -746,3 +749,38 @@ def test_tonal_noise_is_tonal_and_off_by_default_keeps_the_stream():
         for m in validation_mixtures(MixtureMaker(only_tonal, 16000, speech, noise), 20, 3)
     }
     assert labels <= {"engine", "whine", "siren", "beeps"} and len(labels) >= 2
+
+
+def test_generalisation_pairs_draw_only_the_given_folders(corpus, tmp_path):
+    """--speech/--noise/--real-noise-only/--snr make a set of unseen speakers and noise types:
+    only those recordings, one per mixture, at the asked SNRs, each typed from the manifest."""
+    heldout = tmp_path / "heldout"
+    rows = ["split,kind,path,duration_s,source,speaker_or_type,license"]
+    rng = np.random.default_rng(7)
+    for kind in ("siren", "keyboard"):
+        for i in range(2):
+            path = heldout / kind / f"{kind}{i}.flac"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, (0.1 * rng.standard_normal(24000)).astype(np.float32), 16000)
+            rows.append(f"heldout,noise,{path.relative_to(tmp_path)},1.5,test,{kind},CC0")
+    (tmp_path / "heldout.csv").write_text("\n".join(rows) + "\n")
+    unseen_speech = tmp_path / "voices"
+    unseen_speech.mkdir()
+    for i in range(2):
+        sf.write(unseen_speech / f"v{i}.flac", speech_like(1.5, seed=50 + i), 16000)
+    config = _write_config(corpus, tmp_path)
+    config.write_text(
+        config.read_text().replace("[data]\n", f'[data]\nextra_manifests = ["{tmp_path / "heldout.csv"}"]\n')
+    )
+    out = tmp_path / "unseen"
+    result = CliRunner().invoke(
+        app,
+        ["val-pairs", "--config", str(config), "--out", str(out), "--count", "12", "--seconds", "1.0",
+         "--speech", str(unseen_speech), "--noise", str(heldout), "--real-noise-only", "--snr", "-5", "5"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = [line.split(",") for line in (out / "mixtures.csv").read_text().splitlines()[1:]]
+    assert len(table) == 12
+    assert {row[2] for row in table} <= {"siren0", "siren1", "keyboard0", "keyboard1"}
+    assert {row[3] for row in table} == {"siren", "keyboard"}
+    assert all(-5.0 <= float(row[1]) <= 5.0 for row in table)
