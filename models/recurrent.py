@@ -203,7 +203,9 @@ class RecurrentDenoiser(GainModel):
         ``[N, D, 2]`` (tap, bin, real/imaginary) flattened, each in (-1, 1)."""
         mean, rnn_state = self._split_state(state)
         # only the log powers need their running mean removed; phasors are already unit-scale
-        normalized, mean = running_mean_normalize(inputs[..., : self.n_bins], mean, self.features.norm_alpha)
+        normalized, mean = running_mean_normalize(
+            inputs[..., : self.n_bins], mean, self.features.norm_alpha, blocked=self.training
+        )
         if self.phase_features:
             normalized = torch.cat([normalized, inputs[..., self.n_bins :]], dim=-1)
         x = torch.relu(self.input_layer(normalized))

@@ -109,7 +109,9 @@ class SplicedDNN(GainModel):
         batch, frames, bins = log_pow.shape
         k_l, m = self.context, self.arch.label_frames
         # Zero-size slices are avoided on purpose: the ONNX exporter cannot reshape them.
-        normalized, mean = running_mean_normalize(log_pow, state[:, :bins], self.features.norm_alpha)
+        normalized, mean = running_mean_normalize(
+            log_pow, state[:, :bins], self.features.norm_alpha, blocked=self.training
+        )
         sequence = normalized
         if k_l:
             past = state[:, bins : bins * (1 + k_l)].reshape(batch, k_l, bins)

@@ -84,6 +84,21 @@ def test_running_mean_sequence_equals_frame_by_frame():
     assert torch.equal(mean, mean_seq)
 
 
+def test_blocked_running_mean_equals_the_recurrence_to_rounding():
+    """Training's blocked form: across block borders and over a minute of frames it stays
+    within float rounding of the frame-by-frame recurrence, and gradients flow through it."""
+    feats = (torch.randn(2, 6000, 161) * 3 - 10).requires_grad_()
+    init = torch.full((2, 161), -6.0)
+    exact, exact_mean = running_mean_normalize(feats, init, 0.99005)
+    blocked, blocked_mean = running_mean_normalize(feats, init, 0.99005, blocked=True)
+    assert (blocked - exact).abs().max() < 1e-4 and (blocked_mean - exact_mean).abs().max() < 1e-4
+    short = running_mean_normalize(feats[:, :70], init, 0.9, blocked=True)[0]  # 64 + 6 frames
+    assert torch.allclose(short, running_mean_normalize(feats[:, :70], init, 0.9)[0], atol=1e-5)
+    (grad,) = torch.autograd.grad(blocked.sum(), feats)
+    (exact_grad,) = torch.autograd.grad(exact.sum(), feats)
+    assert torch.allclose(grad, exact_grad, atol=1e-4)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
