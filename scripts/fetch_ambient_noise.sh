@@ -9,7 +9,7 @@
 # of one original in one split. A developer tool that needs the network (Debian mirror) and
 # the silero-vad, soxr and soundfile Python packages; nothing in hush calls it.
 #
-#   bash scripts/fetch_ambient_noise.sh out/ambient_noise   (the path configs/gru_ambient.toml reads)
+#   bash scripts/fetch_ambient_noise.sh out/ambient_noise   (the path configs/gru.toml reads)
 set -euo pipefail
 out_dir=$(realpath -m "${1:?usage: fetch_ambient_noise.sh OUT_DIR}")
 work=$(mktemp -d)
