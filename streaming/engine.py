@@ -31,6 +31,8 @@ from hush.models.features import (
     synthesis_window,
 )
 
+from .fast_step import FastStep
+
 # Offline enhancement runs the model over at most this many frames per call (60 s), carrying
 # the state across calls, so memory stays bounded for hour-long files.
 _OFFLINE_BLOCK_FRAMES = 6000
@@ -51,9 +53,11 @@ class Enhancer:
     Args:
         model: a trained ``GainModel`` (put in eval mode here).
         name: the registry name, for logs and metrics.
+        fast: step frames with the lean NumPy kernel (``fast_step.py``) where it applies;
+            False keeps the torch reference path (offline ``enhance`` always uses torch).
     """
 
-    def __init__(self, model: GainModel, name: str = "model") -> None:
+    def __init__(self, model: GainModel, name: str = "model", fast: bool = True) -> None:
         self.model = model.eval()
         self.name = name
         self.features = model.features
@@ -81,6 +85,11 @@ class Enhancer:
         # Output samples a stream withholds at its start: the pre-history half frame plus
         # one hop per lookahead frame (those steps only fill the spectrum delay line).
         self.output_delay = self.hop * (self.lookahead_frames + 1)
+        # The same frame step with a fraction of the torch path's per-call overhead; where it
+        # does not apply (None) process_frames below runs.
+        self.fast_step = FastStep.build(self.model) if fast else None
+        if self.fast_step is not None:
+            self.process_frames = self.fast_step.process_frames
 
     # ------------------------------------------------------------------ batched frame step
     def initial_state(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
