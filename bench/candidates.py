@@ -143,7 +143,8 @@ def measure(name: str, batch: int, frames: int = 200, rounds: int = 9) -> dict:
                 if round_ == 0:
                     if cand == "torch":
                         reference = outputs
-                    deviation[cand] = max(float(np.abs(a - b).max()) for a, b in zip(outputs, reference))
+                    pairs = zip(outputs, reference, strict=True)
+                    deviation[cand] = max(float(np.abs(a - b).max()) for a, b in pairs)
                 else:
                     timings[cand].append(1e6 * elapsed / frames)
     base = float(np.median(timings["torch"]))
@@ -177,10 +178,8 @@ def main() -> None:
                 )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}, indent=2)
-            + "\n"
-        )
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        args.json.write_text(json.dumps({"date": stamp, "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
