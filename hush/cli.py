@@ -177,8 +177,22 @@ def bench(
     models_dir: ModelsDirOption = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here as JSON.")] = None,
     seconds: Annotated[float, typer.Option(help="Seconds of audio streamed per model.")] = 60.0,
+    peers: Annotated[
+        str | None,
+        typer.Option(
+            help="Also stream these published denoisers in the same run, e.g. rnnoise,gtcrn,dtln,dfn3 "
+            "(a peer that is not installed is skipped); ratios to RNNoise are added."
+        ),
+    ] = None,
+    peers_dir: Annotated[
+        Path | None, typer.Option(help="Folder of the DTLN and GTCRN ONNX files (default: ../shared/peers).")
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Interleaved rounds over all models and peers; medians reported.")
+    ] = 1,
 ) -> None:
-    """Params, MACs/s, latency, one-thread streaming RTF (10 ms chunks) and peak memory."""
+    """Params, MACs/s, latency, one-thread streaming RTF (10 ms chunks) and peak memory; with
+    --peers, the same RTF for published denoisers and each model's ratio to RNNoise."""
     from rich.console import Console
     from rich.table import Table
 
@@ -199,16 +213,42 @@ def bench(
     if not targets:
         _err("no models to benchmark: none are registered; pass --weights PATH")
         raise typer.Exit(2)
-    result = run_bench(targets, seconds=seconds)
-    table = Table("model", "params", "MMAC/s", "latency ms", "RTF (1 thread)", "ms/frame", "peak MB")
+    from hush.evaluation.peers import parse_peers
+
+    try:
+        peer_names = parse_peers(peers)
+    except ValueError as err:
+        _err(str(err))
+        raise typer.Exit(2) from None
+    result = run_bench(
+        targets, seconds=seconds, peers=peer_names, peers_dir=peers_dir, repeats=repeats, log=_err
+    )
+    table = Table(
+        "model", "params", "MMAC/s", "latency ms", "RTF (1 thread)", "x RNNoise", "ms/frame", "peak MB"
+    )
     for name, row in result["models"].items():
+        ratio = row.get("ratio_to_rnnoise")
         table.add_row(
             name,
             f"{row['params']:,}",
             f"{row['macs_per_s'] / 1e6:.1f}",
             f"{row['latency_ms']:.1f}",
             f"{row['rtf']:.4f}",
+            f"{ratio:.2f}" if ratio is not None else "-",
             f"{row['ms_per_frame']:.3f}",
+            f"{row['peak_mb']:.0f}",
+        )
+    rnnoise = result.get("peers", {}).get("rnnoise")
+    for name, row in result.get("peers", {}).items():
+        ratio = row["rtf"] / rnnoise["rtf"] if rnnoise else None
+        table.add_row(
+            f"{name} (peer, {row['sample_rate'] // 1000} kHz)",
+            "",
+            "",
+            "",
+            f"{row['rtf']:.4f}",
+            f"{ratio:.2f}" if ratio is not None else "-",
+            f"{row['ms_per_10ms']:.3f}",
             f"{row['peak_mb']:.0f}",
         )
     Console().print(table)
