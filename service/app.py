@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -82,8 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "models": sorted(state.enhancers),
                 "torch_threads": settings.torch_threads,
             }
+            workers = [ProcessWorker(spec) for _ in range(settings.workers or os.cpu_count() or 1)]
             state.scheduler = Scheduler(
-                state.metrics, ProcessWorker(spec), restart=lambda: ProcessWorker(spec), tick_interval_s=tick
+                state.metrics, workers, restart=lambda: ProcessWorker(spec), tick_interval_s=tick
             )
         else:
             state.scheduler = Scheduler(state.metrics, ThreadWorker(state.enhancers), tick_interval_s=tick)

@@ -31,19 +31,20 @@ def process_cpu_seconds(pid: int) -> float | None:
 
 
 class WorkerCpuCollector(Collector):
-    """CPU seconds of the stream worker process (the server's own process is in
-    ``process_cpu_seconds_total``; their sum is the service's CPU use)."""
+    """CPU seconds of the stream worker processes, summed (the server's own process is in
+    ``process_cpu_seconds_total``; their sum is the service's CPU use). A worker that was
+    replaced after a crash no longer counts, so the sum can step down then."""
 
-    def __init__(self, worker_pid: Callable[[], int | None]) -> None:
-        self.worker_pid = worker_pid
+    def __init__(self, worker_pids: Callable[[], list[int]]) -> None:
+        self.worker_pids = worker_pids
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        pid = self.worker_pid()
-        seconds = process_cpu_seconds(pid) if pid else None
+        seconds = [process_cpu_seconds(pid) for pid in self.worker_pids()]
         family = CounterMetricFamily(
-            "hush_worker_cpu_seconds", "CPU seconds of the stream worker process (0 in thread mode)."
+            "hush_worker_cpu_seconds",
+            "CPU seconds of the stream worker processes, summed (0 in thread mode).",
         )
-        family.add_metric([], seconds or 0.0)
+        family.add_metric([], sum(s for s in seconds if s is not None))
         yield family
 
 
@@ -104,8 +105,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.worker_pid: int | None = None
-        self.registry.register(WorkerCpuCollector(lambda: self.worker_pid))
+        self.worker_pids: list[int] = []
+        self.registry.register(WorkerCpuCollector(lambda: self.worker_pids))
         # CPU seconds, memory and open files of the server process: the load generator
         # reads process_cpu_seconds_total to report the server's CPU use.
         ProcessCollector(registry=self.registry)
@@ -124,6 +125,9 @@ class Metrics:
             "hush_rest_audio_seconds", "Seconds of audio enhanced through REST.", registry=r
         )
         self.active_streams = Gauge("hush_active_streams", "Live WebSocket sessions.", registry=r)
+        self.worker_streams = Gauge(
+            "hush_worker_streams", "Live sessions per stream worker (scheduler lane).", ["worker"], registry=r
+        )
         self.sessions = Counter(
             "hush_stream_sessions", "Finished WebSocket sessions by outcome.", ["outcome"], registry=r
         )

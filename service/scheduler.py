@@ -14,10 +14,16 @@ Ticks are paced, not clocked: a tick starts when there is input and at least
 waits for the next tick, so the batch grows with the load and the cost per stream falls as
 streams are added, while a lone stream still gets its frame processed as soon as it arrives.
 
-The worker is a child process by default. In a thread it would share the GIL with the
-event loop, and each of the ~50 torch calls of a batched step releases the GIL and then
-waits up to the 5 ms switch interval to get it back from a busy event loop: at 100 streams
-that convoy made ticks 100x slower than their compute. A process has its own GIL, so the
+The worker is a child process by default, and there are several: one per core unless
+``Settings.workers`` says otherwise. Each runs a lane of its own (its sessions, its paced
+tick loop); a new session joins the lane with the fewest sessions and stays there, so the
+streams spread over the cores while each worker still batches its own. The event loop
+stays one (one process owns the sockets).
+
+Why processes: in a thread the worker would share the GIL with the event loop, and each
+of the ~50 torch calls of a batched step released the GIL and then waited up to the 5 ms
+switch interval to get it back from a busy event loop: at 100 streams that convoy made
+ticks 100x slower than their compute. A process has its own GIL, so the
 loop and the model run on separate cores. ``worker="thread"`` remains for tests and for
 hosts that cannot start processes.
 """
@@ -113,6 +119,7 @@ class Session:
     frames: int = 0
     added_latency: LatencyStats = field(default_factory=LatencyStats)
     frame_latency: LatencyStats = field(default_factory=LatencyStats)
+    lane: int = 0  # index of the scheduler lane (worker) that owns its DSP state
 
     @property
     def in_flight(self) -> int:
@@ -233,83 +240,136 @@ class ProcessWorker:
                 await loop.run_in_executor(None, self._proc.wait)
 
 
+Worker = ThreadWorker | ProcessWorker
+
+
+class _Lane:
+    """One worker, the sessions assigned to it and its own paced tick loop.
+
+    Lanes are independent: a slow or crashed worker holds up only its own sessions, and each
+    lane batches its own streams into one model call per tick."""
+
+    def __init__(self, index: int, worker: Worker) -> None:
+        self.index = index
+        self.worker = worker
+        self.sessions: dict[str, Session] = {}
+        self.closing: list[str] = []
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.restarting = False
+
+
 class Scheduler:
-    """Owns the live sessions and drives the worker; one instance per app."""
+    """Owns the live sessions and drives the workers; one instance per app.
+
+    Several workers (``worker`` a list; process workers, one per core by default) each run
+    their own lane: a new session goes to the lane with the fewest sessions and stays there,
+    so the load spreads over the cores while every lane still batches its streams."""
 
     def __init__(
         self,
         metrics: Metrics,
-        worker: ThreadWorker | ProcessWorker,
+        worker: Worker | list[Worker],
         restart: Any = None,
         tick_interval_s: float = 0.0,
     ) -> None:
         self.metrics = metrics
         self.tick_interval = tick_interval_s
-        self.worker = worker
+        workers = worker if isinstance(worker, list) else [worker]
+        if not workers:
+            raise ValueError("the scheduler needs at least one worker")
+        self.lanes = [_Lane(i, w) for i, w in enumerate(workers)]
         self._restart = restart  # builds a fresh worker after a crash (process mode)
         self.sessions: dict[str, Session] = {}
-        self._closing: list[str] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
         self.ticks = 0
-        self.restarting = False
+
+    @property
+    def worker(self) -> Worker:
+        """The first lane's worker (the only one in thread mode)."""
+        return self.lanes[0].worker
+
+    @property
+    def workers(self) -> list[Worker]:
+        return [lane.worker for lane in self.lanes]
+
+    @property
+    def restarting(self) -> bool:
+        return any(lane.restarting for lane in self.lanes)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        await self.worker.start()
-        self.metrics.worker_pid = getattr(self.worker, "pid", None)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="hush-scheduler")
+        await asyncio.gather(*(lane.worker.start() for lane in self.lanes))
+        self._publish_pids()
+        loop = asyncio.get_running_loop()
+        for lane in self.lanes:
+            lane.task = loop.create_task(self._run(lane), name=f"hush-scheduler-{lane.index}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.worker.stop()
+        for lane in self.lanes:
+            if lane.task is not None:
+                lane.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lane.task
+                lane.task = None
+        await asyncio.gather(*(lane.worker.stop() for lane in self.lanes), return_exceptions=True)
 
     @property
     def running(self) -> bool:
-        """Ticking, with a live worker (False while a crashed worker is replaced)."""
-        return self._task is not None and not self._task.done() and not self.restarting
+        """Ticking, with live workers (False while a crashed worker is replaced)."""
+        return all(
+            lane.task is not None and not lane.task.done() and not lane.restarting for lane in self.lanes
+        )
+
+    def _publish_pids(self) -> None:
+        self.metrics.worker_pids = [pid for pid in (getattr(w, "pid", None) for w in self.workers) if pid]
 
     # ------------------------------------------------------------------ loop side
     def add(self, session: Session) -> None:
+        # the least-loaded lane that is not being restarted (any lane if all are)
+        lane = min(self.lanes, key=lambda ln: (ln.restarting, len(ln.sessions)))
+        session.lane = lane.index
         self.sessions[session.id] = session
+        lane.sessions[session.id] = session
         session.inbox.append(
             ("open", session.model, session.sample_rate, session.encoding, session.attenuation_limit_db)
         )
-        self.metrics.active_streams.set(len(self.sessions))
-        self._wake.set()
+        self._count(lane)
+        lane.wake.set()
 
     def remove(self, session: Session) -> None:
-        """Forget a session; its DSP state is dropped by the worker on the next tick."""
+        """Forget a session; its DSP state is dropped by its worker on the next tick."""
         if self.sessions.pop(session.id, None) is not None:
+            lane = self.lanes[session.lane]
+            lane.sessions.pop(session.id, None)
             session.inbox.clear()
-            self._closing.append(session.id)
-            self.metrics.active_streams.set(len(self.sessions))
-            self._wake.set()
+            lane.closing.append(session.id)
+            self._count(lane)
+            lane.wake.set()
+
+    def _count(self, lane: _Lane) -> None:
+        self.metrics.active_streams.set(len(self.sessions))
+        self.metrics.worker_streams.labels(str(lane.index)).set(len(lane.sessions))
 
     def submit(self, session: Session, item: tuple) -> None:
-        """Queue audio or a control item for the worker, in order, and wake it."""
+        """Queue audio or a control item for the session's worker, in order, and wake it."""
         session.inbox.append(item)
-        self._wake.set()
+        self.lanes[session.lane].wake.set()
 
-    def _take_batch(self) -> list[tuple[str, list[tuple]]]:
-        batch = [(sid, [("close",)]) for sid in self._closing]
-        self._closing = []
-        for session in self.sessions.values():
+    def _take_batch(self, lane: _Lane) -> list[tuple[str, list[tuple]]]:
+        batch = [(sid, [("close",)]) for sid in lane.closing]
+        lane.closing = []
+        for session in lane.sessions.values():
             if session.inbox:
                 items = list(session.inbox)
                 session.inbox.clear()
                 batch.append((session.id, items))
         return batch
 
-    async def _run(self) -> None:
+    async def _run(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         last_start = -math.inf
         while True:
-            await self._wake.wait()
+            await lane.wake.wait()
             # Pace the ticks: back to back, a fast worker would run hundreds of tiny ticks a
             # second, each paying the fixed cost of a model call (and the worker would never
             # rest). Waiting until `tick_interval` after the previous tick lets the batch
@@ -317,44 +377,47 @@ class Scheduler:
             delay = last_start + self.tick_interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self._wake.clear()
+            lane.wake.clear()
             last_start = loop.time()
-            batch = self._take_batch()
+            batch = self._take_batch(lane)
             if not batch:
                 continue
             try:
-                replies, stats = await self.worker.tick(batch)
+                replies, stats = await lane.worker.tick(batch)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("stream worker failed; failing the %d live sessions", len(self.sessions))
-                await self._recover()
+                log.exception(
+                    "stream worker %d failed; failing its %d live sessions", lane.index, len(lane.sessions)
+                )
+                await self._recover(lane)
                 continue
             try:
                 self._deliver(replies, stats)
             except Exception:  # never let one bad reply stop the scheduler
                 log.exception("cannot deliver a tick's output")
 
-    async def _recover(self) -> None:
-        """The worker died or raised: every live session is lost (1011); start a new worker."""
-        for session in self.sessions.values():
+    async def _recover(self, lane: _Lane) -> None:
+        """A worker died or raised: its live sessions are lost (1011); start a new worker.
+        The other lanes keep serving meanwhile, and new sessions go to them."""
+        for session in lane.sessions.values():
             session.outbox.put_nowait(("error", "the stream worker failed"))
         if self._restart is not None:
-            self.restarting = True
+            lane.restarting = True
             try:
                 while True:
                     with contextlib.suppress(Exception):
-                        await self.worker.stop()
-                    self.worker = self._restart()
+                        await lane.worker.stop()
+                    lane.worker = self._restart()
                     try:
-                        await self.worker.start()
+                        await lane.worker.start()
                         break
                     except Exception:
-                        log.exception("cannot restart the stream worker; retrying in 1 s")
+                        log.exception("cannot restart stream worker %d; retrying in 1 s", lane.index)
                         await asyncio.sleep(1.0)
             finally:
-                self.restarting = False
-            self.metrics.worker_pid = getattr(self.worker, "pid", None)
+                lane.restarting = False
+            self._publish_pids()
 
     def _deliver(self, replies: list[Reply], stats: TickStats) -> None:
         metrics = self.metrics

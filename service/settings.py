@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         description="Least time between the starts of two batched steps: longer gives bigger "
         "batches (less CPU per stream) and up to that much more latency.",
     )
+    workers: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Stream worker processes (process mode), each batching its own streams; "
+        "0 = one per CPU core. Thread mode always has one.",
+    )
     worker: Literal["process", "thread"] = Field(
         "process",
         description="Where streams are stepped: a child process (default: its own GIL, its own "

@@ -364,3 +364,38 @@ def test_process_worker_round_trip_and_crash_recovery(weights_dir, enhancers):
         assert state.scheduler.worker.pid != pid
         out, _, code = stream_through(client, audio, [640], rate=32000)
         assert code == 1000 and out.size == audio.size
+
+
+def test_streams_spread_over_worker_processes_and_a_crash_stays_in_its_lane(weights_dir, enhancers):
+    """Two worker processes: concurrent sessions go to the least-loaded one, each worker
+    batches its own, and a worker that dies takes only its own sessions down."""
+    with running_app(make_settings(weights_dir, worker="process", workers=2)) as (client, state):
+        scheduler = state.scheduler
+        assert len(scheduler.lanes) == 2 and len(set(state.metrics.worker_pids)) == 2
+        audio = speech_like(0.3, seed=12)
+        expected = enhance_signal(enhancers["tiny-gru"], audio, 16000)
+        connect = client.websocket_connect
+        with connect("/v1/stream") as first, connect("/v1/stream") as second:
+            for ws in (first, second):
+                ws.send_text(start_message(16000, "pcm_f32le"))
+                ws.receive_json()
+            assert sorted(len(lane.sessions) for lane in scheduler.lanes) == [1, 1]
+            metrics = client.get("/metrics").text
+            assert 'hush_worker_streams{worker="0"} 1.0' in metrics
+            assert 'hush_worker_streams{worker="1"} 1.0' in metrics
+            victim_pid = scheduler.lanes[0].worker.pid
+            os.kill(victim_pid, signal.SIGKILL)
+            outcomes = {}
+            for ws in (first, second):
+                ws.send_bytes(audio.astype("<f4").tobytes())
+                ws.send_text(json.dumps({"type": "end"}))
+                payload, _, code = read_until_close(ws)
+                outcomes[code] = np.frombuffer(payload, "<f4")
+            assert sorted(outcomes) == [1000, 1011]  # one lane crashed, the other finished
+            np.testing.assert_allclose(outcomes[1000], expected, atol=1e-5)
+        wait_idle(state)
+        deadline = time.monotonic() + 120
+        while scheduler.lanes[0].worker.pid in (None, victim_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out, _, code = stream_through(client, audio, [160])
+        assert code == 1000 and out.size == audio.size
