@@ -472,6 +472,118 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
     return report
 
 
+def _holds(report: dict[str, Any], deadline_ms: float) -> bool:
+    """A step of the capacity search holds: every stream completed, nothing dropped, and the
+    server's p99 added latency within the deadline."""
+    p99 = report["server_added_latency"]["p99_ms"]
+    return bool(report["ok"] and p99 is not None and p99 <= deadline_ms)
+
+
+def find_capacity(
+    config: LoadtestConfig, start: int = 100, max_streams: int = 2000, resolution: float = 0.05, log=None
+) -> dict[str, Any]:
+    """The most streams that hold p99 server added latency <= ``deadline_ms`` with nothing
+    dropped, by search: from ``start``, grow by half while a step holds (shrink by half while
+    it fails), then bisect between the last step that held and the first that failed until
+    they are within ``resolution`` (a fraction, at least 5 streams) of each other.
+
+    Every step is a full load test of ``config.seconds`` against ONE server (spawned here
+    unless ``config.url``), so the steps share its warm-up. Returns every step's report and
+    the capacity, also per core of this machine (the load generator runs on the same cores).
+    """
+    import dataclasses
+
+    proc = None
+    url = config.url
+    if url is None:
+        proc, url = start_server(dataclasses.replace(config, streams=max_streams))
+    steps: list[dict[str, Any]] = []
+
+    def probe(n: int) -> bool:
+        report = run_loadtest(dataclasses.replace(config, streams=n, url=url))
+        held = _holds(report, config.deadline_ms)
+        report["held"] = held
+        steps.append(report)
+        if log is not None:
+            s = report["server_added_latency"]
+            log(
+                f"{n} streams: p99 {s['p99_ms']} ms, dropped {report['dropped_samples']}, "
+                f"failed {report['streams_failed']} -> {'holds' if held else 'fails'}"
+            )
+        time.sleep(2.0)  # let the server drop the last step's sessions
+        return held
+
+    try:
+        low, high = 0, None  # the most streams that held, the fewest that failed
+        n = max(1, start)
+        while True:
+            if probe(n):
+                low = n
+                if high is not None or n >= max_streams:
+                    break
+                n = min(max_streams, int(n * 1.5))
+            else:
+                high = n
+                if low or n <= 1:
+                    break
+                n = max(1, n // 2)
+        while high is not None and low and high - low > max(5, resolution * low):
+            mid = (low + high) // 2
+            if probe(mid):
+                low = mid
+            else:
+                high = mid
+    finally:
+        if proc is not None:
+            stop_server(proc)
+    cores = os.cpu_count() or 1
+    return {
+        "config": {**steps[0]["config"], "streams": None, "url": url if config.url else "spawned hush serve"},
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": steps[0]["machine"],
+        "criterion": f"all streams complete, 0 dropped samples, server p99 <= {config.deadline_ms:g} ms",
+        "capacity_streams": low,
+        "first_failing_streams": high,
+        "cores": cores,
+        "streams_per_core": round(low / cores, 1),
+        "note": "the load generator runs on the same cores as the server",
+        "steps": [
+            {
+                "streams": r["config"]["streams"],
+                "held": r["held"],
+                "server_p50_ms": r["server_added_latency"]["p50_ms"],
+                "server_p99_ms": r["server_added_latency"]["p99_ms"],
+                "client_p99_ms": r["client_round_trip"]["p99_ms"],
+                "dropped_samples": r["dropped_samples"],
+                "streams_failed": r["streams_failed"],
+                "cpu_percent_of_one_core": r["cpu_percent_of_one_core"],
+                "mean_streams_per_call": r["server_batches"]["mean_streams_per_call"],
+            }
+            for r in steps
+        ],
+    }
+
+
+def print_capacity(result: dict[str, Any]) -> None:
+    lines = [
+        f"{'streams':>8} {'held':>5} {'p50 ms':>8} {'p99 ms':>8} {'dropped':>8} {'server CPU %':>12} "
+        f"{'client CPU %':>12} {'other CPU %':>11}"
+    ]
+    for step in result["steps"]:
+        cpu = step["cpu_percent_of_one_core"]
+        lines.append(
+            f"{step['streams']:>8} {'yes' if step['held'] else 'no':>5} {step['server_p50_ms']!s:>8} "
+            f"{step['server_p99_ms']!s:>8} {step['dropped_samples']:>8} {cpu['server']!s:>12} "
+            f"{cpu['client']!s:>12} {cpu['other_processes']!s:>11}"
+        )
+    lines.append(
+        f"capacity: {result['capacity_streams']} streams ({result['criterion']}) on {result['cores']} cores "
+        f"= {result['streams_per_core']} streams per core; first failing: {result['first_failing_streams']} "
+        f"({result['note']})"
+    )
+    print("\n".join(lines))  # noqa: T201
+
+
 def print_report(report: dict[str, Any]) -> None:
     c = report["config"]
     s, r = report["server_added_latency"], report["client_round_trip"]

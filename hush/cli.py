@@ -624,10 +624,19 @@ def loadtest(
         float, typer.Option(help="Output later than this after its input counts as late.")
     ] = 20.0,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here as JSON.")] = None,
+    find_capacity: Annotated[
+        bool,
+        typer.Option(
+            "--find-capacity",
+            help="Search for the most streams that hold p99 server latency <= --deadline-ms with "
+            "nothing dropped, starting at --streams; report it per core.",
+        ),
+    ] = False,
 ) -> None:
     """Stream real speech over N concurrent WebSocket connections at real-time pace; report
     added latency (server and client side), dropped/late audio and CPU use."""
-    from hush.bench.loadtest import LoadtestConfig, print_report, run_loadtest
+    from hush.bench.loadtest import LoadtestConfig, print_capacity, print_report, run_loadtest
+    from hush.bench.loadtest import find_capacity as search_capacity
 
     config = LoadtestConfig(
         streams=streams,
@@ -643,6 +652,18 @@ def loadtest(
         ramp_s=ramp_s,
         deadline_ms=deadline_ms,
     )
+    if find_capacity:
+        try:
+            result = search_capacity(config, start=streams, log=typer.echo)
+        except (FileNotFoundError, ValueError, RuntimeError) as err:
+            _err(str(err))
+            raise typer.Exit(2) from None
+        print_capacity(result)
+        if json_path:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(result, indent=2) + "\n")
+            typer.echo(f"wrote {json_path}")
+        return
     try:
         report = run_loadtest(config)
     except (FileNotFoundError, ValueError, RuntimeError) as err:

@@ -42,3 +42,35 @@ def test_loadtest_small(tmp_path, weights_dir):
     assert report["cpu_percent_of_one_core"]["server_stream_worker_process"] > 0
     assert report["server_batches"]["model_calls"] > 0
     assert "server added latency" in result.output
+
+
+def test_find_capacity_searches_and_reports_per_core(tmp_path, weights_dir, monkeypatch):
+    """The search logic over a fake load test: holds up to 130 streams, fails above."""
+    from hush.bench import loadtest
+
+    def fake_run(config):
+        held = config.streams <= 130
+        return {
+            "config": {"streams": config.streams, "url": config.url},
+            "machine": {"cores": 2},
+            "ok": True,
+            "dropped_samples": 0,
+            "streams_failed": 0,
+            "server_added_latency": {"p50_ms": 5.0, "p99_ms": 10.0 if held else 40.0},
+            "client_round_trip": {"p99_ms": 12.0},
+            "cpu_percent_of_one_core": {"server": 50.0, "client": 10.0, "other_processes": 0.0},
+            "server_batches": {"mean_streams_per_call": 20.0},
+        }
+
+    monkeypatch.setattr(loadtest, "run_loadtest", fake_run)
+    monkeypatch.setattr(loadtest.time, "sleep", lambda s: None)
+    config = loadtest.LoadtestConfig(url="ws://127.0.0.1:1", deadline_ms=20.0)
+    result = loadtest.find_capacity(config, start=100)
+    tried = [step["streams"] for step in result["steps"]]
+    assert tried[:2] == [100, 150]
+    assert 125 <= result["capacity_streams"] <= 130 < result["first_failing_streams"]
+    assert result["first_failing_streams"] - result["capacity_streams"] <= 7
+    assert result["streams_per_core"] == round(result["capacity_streams"] / result["cores"], 1)
+    down = loadtest.find_capacity(config, start=400)
+    assert [s["streams"] for s in down["steps"]][:2] == [400, 200]
+    assert 125 <= down["capacity_streams"] <= 130
