@@ -85,8 +85,9 @@ class Enhancer:
         # Output samples a stream withholds at its start: the pre-history half frame plus
         # one hop per lookahead frame (those steps only fill the spectrum delay line).
         self.output_delay = self.hop * (self.lookahead_frames + 1)
-        # The same frame step with a fraction of the torch path's per-call overhead; where it
-        # does not apply (None) process_frames below runs.
+        # The same frame step with a fraction of the torch path's per-call overhead (NumPy
+        # arrays in and out; step_streams takes either); where it does not apply (None),
+        # process_frames below runs.
         self.fast_step = FastStep.build(self.model) if fast else None
         if self.fast_step is not None:
             self.process_frames = self.fast_step.process_frames

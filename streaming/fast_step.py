@@ -262,8 +262,8 @@ class _SplicedKernel:
 class FastStep:
     """``Enhancer.process_frames`` in NumPy for one model; read-only, shareable like the model.
 
-    Takes and returns the engine's torch tensors (zero-copy views both ways), so streams and
-    the service see no difference but the time.
+    Returns NumPy arrays where the torch path returns tensors (``step_streams`` handles
+    both), so gathering and scattering the rows of a batch costs NumPy slicing, not torch views.
     """
 
     def __init__(self, model: GainModel, kernel: _RecurrentKernel | _SplicedKernel) -> None:
@@ -329,30 +329,28 @@ class FastStep:
 
     def process_frames(
         self,
-        frames: torch.Tensor,
-        model_state: torch.Tensor,
-        spec_queue: torch.Tensor,
-        min_gain: torch.Tensor | float = 0.0,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``Enhancer.process_frames``: same arguments, same results (within float rounding)."""
-        spectrum = self._rfft(frames.numpy())  # [B, F] complex64
-        queue = spec_queue.numpy()
+        frames: np.ndarray | torch.Tensor,
+        model_state: np.ndarray | torch.Tensor,
+        spec_queue: np.ndarray | torch.Tensor,
+        min_gain: np.ndarray | torch.Tensor | float = 0.0,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``Enhancer.process_frames``: the same arguments and results (within float
+        rounding), as NumPy arrays; torch tensors are taken too (zero-copy views), so a
+        stream's torch initial state needs no conversion."""
+        spectrum = self._rfft(np.asarray(frames))  # [B, F] complex64
+        queue = np.asarray(spec_queue)
         if queue.shape[1]:
             queued = np.concatenate([queue, spectrum[:, None]], axis=1)  # [B, H + L + 1, F]
             new_queue = queued[:, 1:]
             target = queued[:, self.history]  # the frame enhanced now: L older than the newest
         else:
-            queued, new_queue, target = None, None, spectrum
+            queued, new_queue, target = None, queue, spectrum
         previous = queued[:, -2] if self.phase_bins else None
-        output, state = self.kernel.step(self.features(spectrum, previous), model_state.numpy())
+        output, state = self.kernel.step(self.features(spectrum, previous), np.asarray(model_state))
         if isinstance(min_gain, torch.Tensor):
             min_gain = min_gain.numpy()
         enhanced = self._apply(target, queued, output, min_gain)
-        return (
-            torch.from_numpy(self._irfft(enhanced)),
-            torch.from_numpy(state),
-            spec_queue if new_queue is None else torch.from_numpy(new_queue),
-        )
+        return self._irfft(enhanced), state, new_queue
 
     def _apply(
         self, target: np.ndarray, queued: np.ndarray | None, output: np.ndarray, min_gain: np.ndarray | float

@@ -165,13 +165,16 @@ def step_streams(streams: Sequence[Stream]) -> int:
     for stream in active:
         if stream.enhancer is not enhancer:
             raise ValueError("step_streams needs streams that share one Enhancer")
+    # The NumPy step (fast_step.py) takes and returns NumPy arrays, the torch path tensors;
+    # a stream's state is whichever its enhancer's step returned.
+    fast = enhancer.fast_step is not None
     if len(active) == 1:
         stream = active[0]
-        frames = torch.from_numpy(stream._take_frame()).unsqueeze(0)
+        frame = stream._take_frame()[None]
         out, stream.model_state, stream.spec_queue = enhancer.process_frames(
-            frames, stream.model_state, stream.spec_queue, stream.min_gain
+            frame if fast else torch.from_numpy(frame), stream.model_state, stream.spec_queue, stream.min_gain
         )
-        stream._put_frame(out[0].numpy())
+        stream._put_frame(np.asarray(out[0]))
         return 1
     # The per-stream Python below runs for every stream every 10 ms, so it is kept to the
     # minimum: frames are written straight into one batch array, states are scattered back
@@ -182,16 +185,29 @@ def step_streams(streams: Sequence[Stream]) -> int:
     frames_np = np.empty((n, enhancer.frame_length), dtype=np.float32)
     for i, stream in enumerate(active):
         stream._take_frame_into(frames_np[i])
-    model_state = torch.cat([s.model_state for s in active])
     queued = enhancer.queue_frames > 0
+    floors = [s.min_gain for s in active]
+    if fast:
+        # NumPy rows: gathered with one concatenate, scattered as slices (0.2 us a row
+        # against about 1 us for a torch view)
+        model_state = np.concatenate([s.model_state for s in active])
+        spec_queue = np.concatenate([s.spec_queue for s in active]) if queued else active[0].spec_queue
+        min_gain: torch.Tensor | np.ndarray | float = (
+            np.array(floors, dtype=np.float32)[:, None] if any(floors) else 0.0
+        )
+        out, model_state, spec_queue = enhancer.process_frames(frames_np, model_state, spec_queue, min_gain)
+        for i, stream in enumerate(active):
+            stream.model_state = model_state[i : i + 1]
+            if queued:
+                stream.spec_queue = spec_queue[i : i + 1]
+            stream._put_frame(out[i])
+        return n
+    model_state = torch.cat([s.model_state for s in active])
     if queued:
         spec_queue = torch.cat([s.spec_queue for s in active])
     else:
         spec_queue = active[0].spec_queue.expand(n, -1, -1)  # [n, 0, F]: nothing to gather
-    floors = [s.min_gain for s in active]
-    min_gain: torch.Tensor | float = (
-        torch.tensor(floors, dtype=torch.float32).unsqueeze(1) if any(floors) else 0.0
-    )
+    min_gain = torch.tensor(floors, dtype=torch.float32).unsqueeze(1) if any(floors) else 0.0
     out, model_state, spec_queue = enhancer.process_frames(
         torch.from_numpy(frames_np), model_state, spec_queue, min_gain
     )
@@ -203,4 +219,4 @@ def step_streams(streams: Sequence[Stream]) -> int:
         if queues is not None:
             stream.spec_queue = queues[i]
         stream._put_frame(out_np[i])
-    return len(active)
+    return n
