@@ -259,6 +259,18 @@ class _SplicedKernel:
         return output
 
 
+_PLAIN_MODULES = (nn.Linear, nn.GRU, nn.LSTM, nn.RNN, nn.ReLU, nn.Dropout, nn.Sequential)
+
+
+def _plain_float(model: GainModel) -> bool:
+    """Only the stock float32 layers this kernel reads: a quantised, pruned or otherwise
+    swapped-in submodule (say ``torch.ao.quantization.quantize_dynamic``'s) keeps torch."""
+    children = list(model.modules())[1:]
+    return all(type(m) in _PLAIN_MODULES for m in children) and all(
+        p.dtype == torch.float32 for p in model.parameters()
+    )
+
+
 class FastStep:
     """``Enhancer.process_frames`` in NumPy for one model; read-only, shareable like the model.
 
@@ -289,7 +301,7 @@ class FastStep:
     @classmethod
     def build(cls, model: GainModel) -> FastStep | None:
         """The fast step for ``model``, or None where it does not apply (torch path then)."""
-        if model.training:
+        if model.training or not _plain_float(model):
             return None
         if type(model) is RecurrentDenoiser and model.arch.cell in ("gru", "lstm", "rnn"):
             return cls(model, _RecurrentKernel(model))

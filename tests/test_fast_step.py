@@ -96,3 +96,8 @@ def test_unsupported_models_fall_back_to_torch():
     assert np.abs(_streamed(enhancer, signal, 100) - enhancer.enhance(signal)).max() <= 1e-5
     training = tiny_model("gru").train()
     assert FastStep.build(training) is None
+    quantize = torch.ao.quantization.quantize_dynamic
+    quantized = quantize(tiny_model("dnn"), {torch.nn.Linear}, dtype=torch.qint8)
+    assert FastStep.build(quantized) is None and Enhancer(quantized).fast_step is None
+    double = tiny_model("gru").to(torch.float64)
+    assert FastStep.build(double) is None
