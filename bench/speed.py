@@ -38,7 +38,9 @@ def bench_audio(seconds: float, rate: int = 16000) -> np.ndarray:
     return audio
 
 
-def measure(weights_json: str, seconds: float = 60.0, chunk_ms: float = 10.0) -> dict:
+def measure(
+    weights_json: str, seconds: float = 60.0, chunk_ms: float = 10.0, precision: str = "float32"
+) -> dict:
     """Run in-process (call it in a fresh process): the figures for one weight file."""
     import torch
 
@@ -48,7 +50,7 @@ def measure(weights_json: str, seconds: float = 60.0, chunk_ms: float = 10.0) ->
     from hush.streaming import Enhancer, Stream
 
     model, meta = load_weights(weights_json)
-    enhancer = Enhancer(model, meta.name)
+    enhancer = Enhancer(model, meta.name, precision=precision)
     rate = enhancer.sample_rate
     audio = bench_audio(seconds, rate)
     chunk = round(chunk_ms * rate / 1000)
@@ -65,6 +67,7 @@ def measure(weights_json: str, seconds: float = 60.0, chunk_ms: float = 10.0) ->
     frames_per_s = rate / enhancer.hop
     return {
         "path": "numpy" if enhancer.fast_step is not None else "torch",
+        "precision": enhancer.precision,
         "cpu_rtf": cpu / seconds,
         "params": model.num_parameters(),
         "macs_per_s": float(model.macs_per_frame() * frames_per_s),
@@ -145,22 +148,27 @@ def run_bench(
     peers_dir: Path | None = None,
     repeats: int = 1,
     log=None,
+    int8: bool = False,
 ) -> dict:
     """Measure each ``name -> weights json``, and each of ``peers``, in its own one-thread
     subprocess, ``repeats`` interleaved rounds; RTFs are the medians over the rounds.
 
     A peer that cannot run here (not installed, weights missing) is skipped, with the reason
-    in ``"skipped"`` and passed to ``log``."""
+    in ``"skipped"`` and passed to ``log``. With ``int8`` each model is also measured with
+    the opt-in int8 step, as ``"<name>+int8"``."""
     from hush.evaluation.peers import default_peers_dir
 
     peers_dir = Path(peers_dir) if peers_dir else default_peers_dir()
-    runs: dict[str, list[dict]] = {name: [] for name in weights}
+    targets = {name: [path, str(seconds)] for name, path in weights.items()}
+    if int8:
+        targets.update({f"{name}+int8": [path, str(seconds), "int8"] for name, path in weights.items()})
+    runs: dict[str, list[dict]] = {name: [] for name in targets}
     peer_runs: dict[str, list[dict]] = {name: [] for name in peers or []}
     skipped: dict[str, str] = {}
     for _round in range(max(repeats, 1)):
-        for name, path in weights.items():
+        for name, args in targets.items():
             try:
-                runs[name].append(_run_one([path, str(seconds)]))
+                runs[name].append(_run_one(args))
             except RuntimeError as err:
                 raise RuntimeError(f"benchmark of {name} failed: {err}") from None
         for name in list(peer_runs):
@@ -216,5 +224,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "--peer":
         result = measure_peer(sys.argv[2], float(sys.argv[3]), sys.argv[4])
     else:
-        result = measure(sys.argv[1], float(sys.argv[2]))
+        result = measure(sys.argv[1], float(sys.argv[2]), precision=(sys.argv[3:] or ["float32"])[0])
     print(json.dumps(result))  # noqa: T201  (subprocess protocol)

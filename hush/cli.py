@@ -190,6 +190,9 @@ def bench(
     repeats: Annotated[
         int, typer.Option(min=1, help="Interleaved rounds over all models and peers; medians reported.")
     ] = 1,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also measure each model with the opt-in int8 step (NAME+int8).")
+    ] = False,
 ) -> None:
     """Params, MACs/s, latency, one-thread streaming RTF (10 ms chunks) and peak memory; with
     --peers, the same RTF for published denoisers and each model's ratio to RNNoise."""
@@ -221,7 +224,7 @@ def bench(
         _err(str(err))
         raise typer.Exit(2) from None
     result = run_bench(
-        targets, seconds=seconds, peers=peer_names, peers_dir=peers_dir, repeats=repeats, log=_err
+        targets, seconds=seconds, peers=peer_names, peers_dir=peers_dir, repeats=repeats, log=_err, int8=int8
     )
     table = Table(
         "model", "params", "MMAC/s", "latency ms", "RTF (1 thread)", "x RNNoise", "ms/frame", "peak MB"

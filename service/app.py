@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "include_shipped": settings.include_shipped,
                 "models": sorted(state.enhancers),
                 "torch_threads": settings.torch_threads,
+                "precision": settings.precision,
             }
             workers = [ProcessWorker(spec) for _ in range(settings.workers or os.cpu_count() or 1)]
             state.scheduler = Scheduler(

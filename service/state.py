@@ -68,7 +68,7 @@ def load_models(state: AppState) -> None:
         except WeightFileError as err:
             log.error("cannot load model %s: %s", name, err)
             continue
-        state.enhancers[name] = Enhancer(model, name)
+        state.enhancers[name] = Enhancer(model, name, precision=state.settings.precision)
         state.metadata[name] = meta
     if settings.default_model not in state.enhancers:
         known = ", ".join(sorted(state.enhancers)) or "none"

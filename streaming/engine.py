@@ -55,9 +55,14 @@ class Enhancer:
         name: the registry name, for logs and metrics.
         fast: step frames with the lean NumPy kernel (``fast_step.py``) where it applies;
             False keeps the torch reference path (offline ``enhance`` always uses torch).
+        precision: ``"float32"``, or ``"int8"`` (opt-in: int8 matrix products in the fast
+            step, not the float numbers; ``bench/int8_quality.py`` checks its PESQ). Where
+            the fast step does not apply, the torch path runs in float32 whatever this says.
     """
 
-    def __init__(self, model: GainModel, name: str = "model", fast: bool = True) -> None:
+    def __init__(
+        self, model: GainModel, name: str = "model", fast: bool = True, precision: str = "float32"
+    ) -> None:
         self.model = model.eval()
         self.name = name
         self.features = model.features
@@ -88,7 +93,9 @@ class Enhancer:
         # The same frame step with a fraction of the torch path's per-call overhead (NumPy
         # arrays in and out; step_streams takes either); where it does not apply (None),
         # process_frames below runs.
-        self.fast_step = FastStep.build(self.model) if fast else None
+        self.fast_step = FastStep.build(self.model, precision) if fast else None
+        # int8 lives in the fast step only; where that does not apply, torch runs in float32
+        self.precision = precision if self.fast_step is not None else "float32"
         if self.fast_step is not None:
             self.process_frames = self.fast_step.process_frames
 

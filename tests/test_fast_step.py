@@ -101,3 +101,29 @@ def test_unsupported_models_fall_back_to_torch():
     assert FastStep.build(quantized) is None and Enhancer(quantized).fast_step is None
     double = tiny_model("gru").to(torch.float64)
     assert FastStep.build(double) is None
+
+
+@pytest.mark.parametrize("kind", ["gru-deep-filter", "lstm", "dnn-noise-aware"])
+def test_int8_precision_is_close_to_float_and_batches_like_single(kind):
+    """Opt-in int8: not the float numbers, but close, and a batch gives each stream what it
+    would get alone (the oneDNN kernel from 8 rows, FBGEMM below: both int8, same weights)."""
+    model = tiny_model(kind)
+    int8, reference = Enhancer(model, kind, precision="int8"), Enhancer(model, kind, fast=False)
+    assert int8.precision == "int8"
+    signal = speech_like(0.4, seed=3)
+    got = _streamed(int8, signal, 160)
+    expected = reference.enhance(signal)
+    assert np.isfinite(got).all() and np.abs(got - expected).max() < 0.05 * np.abs(expected).max() + 1e-3
+    streams = [Stream(int8) for _ in range(9)]
+    outs = stream_batched(streams, [signal] * 9, seed=2, max_chunk=400)
+    for out in outs:
+        assert np.abs(out - got).max() < 0.05 * np.abs(expected).max() + 1e-3
+
+
+def test_int8_falls_back_to_float_torch_where_the_fast_step_does_not_apply():
+    plain = tiny_model("dnn")
+    custom = _CustomDNN(plain.features, plain.arch).eval()
+    enhancer = Enhancer(custom, precision="int8")
+    assert enhancer.fast_step is None and enhancer.precision == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        FastStep.build(plain, "int4")

@@ -399,3 +399,14 @@ def test_streams_spread_over_worker_processes_and_a_crash_stays_in_its_lane(weig
             time.sleep(0.05)
         out, _, code = stream_through(client, audio, [160])
         assert code == 1000 and out.size == audio.size
+
+
+def test_int8_precision_setting_streams_close_to_float(weights_dir, enhancers):
+    """HUSH_PRECISION=int8 (opt-in) reaches the streamed step; the output stays close."""
+    with running_app(make_settings(weights_dir, precision="int8")) as (client, state):
+        assert state.enhancers["tiny-gru"].precision == "int8"
+        audio = speech_like(0.3, seed=4)
+        out, _, code = stream_through(client, audio, [320])
+        expected = enhance_signal(enhancers["tiny-gru"], audio, 16000)
+        assert code == 1000 and out.size == audio.size
+        assert np.abs(out - expected).max() < 0.05 * np.abs(expected).max() + 1e-3
