@@ -50,7 +50,11 @@ def measure(
     from hush.streaming import Enhancer, Stream
 
     model, meta = load_weights(weights_json)
-    enhancer = Enhancer(model, meta.name, precision=precision)
+    # "torch": the torch reference path (what the engine ran before the NumPy step)
+    if precision == "torch":
+        enhancer = Enhancer(model, meta.name, fast=False)
+    else:
+        enhancer = Enhancer(model, meta.name, precision=precision)
     rate = enhancer.sample_rate
     audio = bench_audio(seconds, rate)
     chunk = round(chunk_ms * rate / 1000)
@@ -149,19 +153,23 @@ def run_bench(
     repeats: int = 1,
     log=None,
     int8: bool = False,
+    reference: bool = False,
 ) -> dict:
     """Measure each ``name -> weights json``, and each of ``peers``, in its own one-thread
     subprocess, ``repeats`` interleaved rounds; RTFs are the medians over the rounds.
 
     A peer that cannot run here (not installed, weights missing) is skipped, with the reason
     in ``"skipped"`` and passed to ``log``. With ``int8`` each model is also measured with
-    the opt-in int8 step, as ``"<name>+int8"``."""
+    the opt-in int8 step, as ``"<name>+int8"``; with ``reference`` also on the torch
+    reference path, as ``"<name>+torch"``."""
     from hush.evaluation.peers import default_peers_dir
 
     peers_dir = Path(peers_dir) if peers_dir else default_peers_dir()
     targets = {name: [path, str(seconds)] for name, path in weights.items()}
     if int8:
         targets.update({f"{name}+int8": [path, str(seconds), "int8"] for name, path in weights.items()})
+    if reference:
+        targets.update({f"{name}+torch": [path, str(seconds), "torch"] for name, path in weights.items()})
     runs: dict[str, list[dict]] = {name: [] for name in targets}
     peer_runs: dict[str, list[dict]] = {name: [] for name in peers or []}
     skipped: dict[str, str] = {}

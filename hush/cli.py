@@ -193,6 +193,10 @@ def bench(
     int8: Annotated[
         bool, typer.Option("--int8", help="Also measure each model with the opt-in int8 step (NAME+int8).")
     ] = False,
+    reference: Annotated[
+        bool,
+        typer.Option("--reference", help="Also measure each model on the torch reference path (NAME+torch)."),
+    ] = False,
 ) -> None:
     """Params, MACs/s, latency, one-thread streaming RTF (10 ms chunks) and peak memory; with
     --peers, the same RTF for published denoisers and each model's ratio to RNNoise."""
@@ -224,7 +228,14 @@ def bench(
         _err(str(err))
         raise typer.Exit(2) from None
     result = run_bench(
-        targets, seconds=seconds, peers=peer_names, peers_dir=peers_dir, repeats=repeats, log=_err, int8=int8
+        targets,
+        seconds=seconds,
+        peers=peer_names,
+        peers_dir=peers_dir,
+        repeats=repeats,
+        log=_err,
+        int8=int8,
+        reference=reference,
     )
     table = Table(
         "model", "params", "MMAC/s", "latency ms", "RTF (1 thread)", "x RNNoise", "ms/frame", "peak MB"
