@@ -524,6 +524,41 @@ def eval_cmd(
 
 
 @app.command()
+def compare(
+    result_a: Annotated[Path, typer.Argument(help="A `hush eval --json` file.")],
+    result_b: Annotated[Path, typer.Argument(help="Another (or the same) `hush eval --json` file.")],
+    system_a: Annotated[str, typer.Option("--a", help="System in RESULT_A (a model or peer name).")] = "gru",
+    system_b: Annotated[
+        str | None, typer.Option("--b", help="System in RESULT_B (default: the same name as --a).")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the differences as JSON.")] = None,
+) -> None:
+    """Paired per-file differences A - B with 95% intervals, for every set both files scored."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from hush.evaluation.compare import compare_files
+    from hush.evaluation.metrics import METRICS
+    from hush.evaluation.run import json_safe
+
+    system_b = system_b or system_a
+    try:
+        result = compare_files(result_a, system_a, result_b, system_b)
+    except (OSError, ValueError, KeyError) as err:
+        _err(f"cannot compare: {err}")
+        raise typer.Exit(2) from None
+    title = f"{system_a} ({result_a}) - {system_b} ({result_b}), paired over files"
+    table = Table("set", "files", *METRICS, title=title)
+    for name, diffs in result.items():
+        cells = [f"{diffs[m]['mean']:+.3f} ± {diffs[m]['ci95_half']:.3f}" for m in METRICS]
+        table.add_row(name or "(one set)", str(diffs["files"]), *cells)
+    Console().print(table)
+    if json_path:
+        payload = {"a": [str(result_a), system_a], "b": [str(result_b), system_b], "sets": result}
+        json_path.write_text(json.dumps(json_safe(payload), indent=1) + "\n")
+
+
+@app.command()
 def demo(
     list_devices: Annotated[
         bool, typer.Option("--list-devices", help="List the audio devices and exit.")

@@ -1,0 +1,61 @@
+"""``hush compare``: paired per-file differences between two ``hush eval`` results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from hush.cli import app
+from hush.evaluation.compare import compare_files, paired_differences
+from hush.evaluation.metrics import METRICS
+
+
+def _result(offsets: dict[str, float]) -> dict:
+    """A minimal ``hush eval`` result: 5 files, each metric = file index + the system's offset."""
+    per_file = [
+        {
+            "name": f"f{i}.wav",
+            "snr_db": 5.0,
+            "scores": {system: {m: i + off for m in METRICS} for system, off in offsets.items()},
+        }
+        for i in range(5)
+    ]
+    return {"systems": {s: {} for s in offsets}, "per_file": per_file}
+
+
+def test_paired_difference_is_exact_for_a_constant_shift():
+    a, b = _result({"gru": 0.25}), _result({"gru": 0.0})
+    diffs = paired_differences(a, "gru", b, "gru")
+    assert diffs["files"] == 5
+    for metric in METRICS:
+        # every file moved by the same amount: the per-file differences have no spread
+        assert diffs[metric]["mean"] == pytest.approx(0.25)
+        assert diffs[metric]["ci95_half"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_only_files_scored_on_both_sides_count(tmp_path):
+    a = _result({"new": 1.0, "noisy": 0.0})
+    b = _result({"gru": 0.5})
+    b["per_file"] = b["per_file"][:3]
+    (tmp_path / "a.json").write_text(json.dumps({"sets": {"val": a}}))
+    (tmp_path / "b.json").write_text(json.dumps({"sets": {"val": b, "other": b}}))
+    result = compare_files(tmp_path / "a.json", "new", tmp_path / "b.json", "gru")
+    assert list(result) == ["val"] and result["val"]["files"] == 3
+    assert result["val"]["pesq"]["mean"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="nope not in"):
+        compare_files(tmp_path / "a.json", "nope", tmp_path / "b.json", "gru")
+
+
+def test_cli_prints_and_writes_the_differences(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(_result({"gru": 0.1, "rnnoise": 0.0})))
+    out = tmp_path / "diff.json"
+    a = str(tmp_path / "a.json")
+    run = CliRunner().invoke(app, ["compare", a, a, "--b", "rnnoise", "--json", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "+0.100" in run.output
+    written = json.loads(out.read_text())
+    assert written["sets"][""]["stoi"]["mean"] == pytest.approx(0.1)
+    bad = CliRunner().invoke(app, ["compare", str(tmp_path / "a.json"), str(tmp_path / "missing.json")])
+    assert bad.exit_code == 2
