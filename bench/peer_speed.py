@@ -58,46 +58,62 @@ class _DeepFilterNet3Stream:
         self._processor.finalize()
 
 
-class _DTLNStream:
-    """DTLN's two ONNX stages every 128 samples (8 ms) of a 512-sample block, overlap-added."""
+class _HopStream:
+    """Buffers 10 ms chunks into the peer's own hop and calls ``_hop`` once per hop."""
 
-    def __init__(self, peer) -> None:
-        self.peer = peer
+    hop: int
+
+    def __init__(self) -> None:
         self.rate = SAMPLE_RATE
         self.chunk = SAMPLE_RATE // 100
         self._pending = np.zeros(0, dtype=np.float32)
-        self._in = np.zeros(peer.BLOCK, dtype=np.float32)
-        self._out = np.zeros(peer.BLOCK, dtype=np.float32)
-        self._states = [np.zeros((1, 2, 128, 2), dtype=np.float32) for _ in range(2)]
 
     def feed(self, chunk: np.ndarray) -> np.ndarray:
-        peer, shift = self.peer, self.peer.SHIFT
         self._pending = np.concatenate([self._pending, chunk])
         ready = []
-        while self._pending.shape[0] >= shift:
-            self._in[:-shift] = self._in[shift:]
-            self._in[-shift:] = self._pending[:shift]
-            self._pending = self._pending[shift:]
-            spectrum = np.fft.rfft(self._in)
-            magnitude = np.abs(spectrum).astype(np.float32).reshape(1, 1, -1)
-            mask, self._states[0] = peer._stage1.run(
-                None, {peer._in1[0]: magnitude, peer._in1[1]: self._states[0]}
-            )
-            block = np.fft.irfft(spectrum * mask.reshape(-1)).astype(np.float32).reshape(1, 1, -1)
-            refined, self._states[1] = peer._stage2.run(
-                None, {peer._in2[0]: block, peer._in2[1]: self._states[1]}
-            )
-            self._out[:-shift] = self._out[shift:]
-            self._out[-shift:] = 0.0
-            self._out += refined.reshape(-1)
-            ready.append(self._out[:shift].copy())
+        while self._pending.shape[0] >= self.hop:
+            ready.append(self._hop(self._pending[: self.hop]))
+            self._pending = self._pending[self.hop :]
         return np.concatenate(ready) if ready else np.zeros(0, dtype=np.float32)
+
+    def _hop(self, samples: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def close(self) -> None:
         pass
 
 
-class _GTCRNStream:
+class _DTLNStream(_HopStream):
+    """DTLN's two ONNX stages every 128 samples (8 ms) of a 512-sample block, overlap-added."""
+
+    def __init__(self, peer) -> None:
+        super().__init__()
+        self.peer = peer
+        self.hop = peer.SHIFT
+        self._in = np.zeros(peer.BLOCK, dtype=np.float32)
+        self._out = np.zeros(peer.BLOCK, dtype=np.float32)
+        self._states = [np.zeros((1, 2, 128, 2), dtype=np.float32) for _ in range(2)]
+
+    def _hop(self, samples: np.ndarray) -> np.ndarray:
+        peer, shift = self.peer, self.hop
+        self._in[:-shift] = self._in[shift:]
+        self._in[-shift:] = samples
+        spectrum = np.fft.rfft(self._in)
+        magnitude = np.abs(spectrum).astype(np.float32).reshape(1, 1, -1)
+        mask, self._states[0] = peer._stage1.run(
+            None, {peer._in1[0]: magnitude, peer._in1[1]: self._states[0]}
+        )
+        block = np.fft.irfft(spectrum * mask.reshape(-1)).astype(np.float32).reshape(1, 1, -1)
+        refined, self._states[1] = peer._stage2.run(
+            None, {peer._in2[0]: block, peer._in2[1]: self._states[1]}
+        )
+        self._out[:-shift] = self._out[shift:]
+        self._out[-shift:] = 0.0
+        self._out += refined.reshape(-1)
+        return self._out[:shift].copy()
+
+
+class _GTCRNStream(_HopStream):
     """GTCRN's streaming ONNX every 256 samples (16 ms) of a 512-sample sqrt-Hann frame.
 
     sqrt-Hann analysis and synthesis at 50 % overlap sum to one, so overlap-add needs no
@@ -105,10 +121,9 @@ class _GTCRNStream:
     """
 
     def __init__(self, peer) -> None:
+        super().__init__()
         self.peer = peer
-        self.rate = SAMPLE_RATE
-        self.chunk = SAMPLE_RATE // 100
-        self._pending = np.zeros(0, dtype=np.float32)
+        self.hop = peer.HOP
         self._in = np.zeros(peer.NFFT, dtype=np.float32)
         self._out = np.zeros(peer.NFFT, dtype=np.float32)
         self._caches = {
@@ -117,27 +132,19 @@ class _GTCRNStream:
             "inter_cache": np.zeros((2, 1, 33, 16), dtype=np.float32),
         }
 
-    def feed(self, chunk: np.ndarray) -> np.ndarray:
-        peer, hop = self.peer, self.peer.HOP
-        self._pending = np.concatenate([self._pending, chunk])
-        ready = []
-        while self._pending.shape[0] >= hop:
-            self._in[:-hop] = self._in[hop:]
-            self._in[-hop:] = self._pending[:hop]
-            self._pending = self._pending[hop:]
-            spectrum = np.fft.rfft(self._in * peer._window)
-            mix = np.stack([spectrum.real, spectrum.imag], axis=-1).astype(np.float32)[None, :, None, :]
-            enh, conv, tra, inter = peer._session.run(None, {"mix": mix, **self._caches})
-            self._caches = {"conv_cache": conv, "tra_cache": tra, "inter_cache": inter}
-            frame = np.fft.irfft(enh[0, :, 0, 0] + 1j * enh[0, :, 0, 1], n=peer.NFFT).astype(np.float32)
-            self._out[:-hop] = self._out[hop:]
-            self._out[-hop:] = 0.0
-            self._out += frame * peer._window
-            ready.append(self._out[:hop].copy())
-        return np.concatenate(ready) if ready else np.zeros(0, dtype=np.float32)
-
-    def close(self) -> None:
-        pass
+    def _hop(self, samples: np.ndarray) -> np.ndarray:
+        peer, hop = self.peer, self.hop
+        self._in[:-hop] = self._in[hop:]
+        self._in[-hop:] = samples
+        spectrum = np.fft.rfft(self._in * peer._window)
+        mix = np.stack([spectrum.real, spectrum.imag], axis=-1).astype(np.float32)[None, :, None, :]
+        enh, conv, tra, inter = peer._session.run(None, {"mix": mix, **self._caches})
+        self._caches = {"conv_cache": conv, "tra_cache": tra, "inter_cache": inter}
+        frame = np.fft.irfft(enh[0, :, 0, 0] + 1j * enh[0, :, 0, 1], n=peer.NFFT).astype(np.float32)
+        self._out[:-hop] = self._out[hop:]
+        self._out[-hop:] = 0.0
+        self._out += frame * peer._window
+        return self._out[:hop].copy()
 
 
 STREAMERS = {

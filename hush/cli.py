@@ -701,29 +701,20 @@ def loadtest(
         ramp_s=ramp_s,
         deadline_ms=deadline_ms,
     )
-    if find_capacity:
-        try:
-            result = search_capacity(config, start=streams, log=typer.echo)
-        except (FileNotFoundError, ValueError, RuntimeError) as err:
-            _err(str(err))
-            raise typer.Exit(2) from None
-        print_capacity(result)
-        if json_path:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(result, indent=2) + "\n")
-            typer.echo(f"wrote {json_path}")
-        return
     try:
-        report = run_loadtest(config)
+        if find_capacity:
+            report = search_capacity(config, start=streams, log=typer.echo)
+        else:
+            report = run_loadtest(config)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         _err(str(err))
         raise typer.Exit(2) from None
-    print_report(report)
+    (print_capacity if find_capacity else print_report)(report)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2) + "\n")
         typer.echo(f"wrote {json_path}")
-    if not report["ok"]:
+    if not find_capacity and not report["ok"]:
         raise typer.Exit(1)
 
 

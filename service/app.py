@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -84,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "torch_threads": settings.torch_threads,
                 "precision": settings.precision,
             }
-            workers = [ProcessWorker(spec) for _ in range(settings.workers or os.cpu_count() or 1)]
+            workers = [ProcessWorker(spec) for _ in range(settings.worker_count)]
             state.scheduler = Scheduler(
                 state.metrics, workers, restart=lambda: ProcessWorker(spec), tick_interval_s=tick
             )

@@ -14,11 +14,11 @@ Ticks are paced, not clocked: a tick starts when there is input and at least
 waits for the next tick, so the batch grows with the load and the cost per stream falls as
 streams are added, while a lone stream still gets its frame processed as soon as it arrives.
 
-The worker is a child process by default, and there are several: one per core unless
-``Settings.workers`` says otherwise. Each runs a lane of its own (its sessions, its paced
-tick loop); a new session joins the lane with the fewest sessions and stays there, so the
-streams spread over the cores while each worker still batches its own. The event loop
-stays one (one process owns the sockets).
+The worker is a child process by default, and there may be several: one per core less
+the one the event loop needs (``Settings.worker_count``; ``HUSH_WORKERS`` sets the number).
+Each runs a lane of its own (its sessions, its paced tick loop); a new session joins the
+lane with the fewest sessions and stays there, so the streams spread over the cores while
+each worker still batches its own. The event loop stays one (one process owns the sockets).
 
 Why processes: in a thread the worker would share the GIL with the event loop, and each
 of the ~50 torch calls of a batched step released the GIL and then waited up to the 5 ms

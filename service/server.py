@@ -9,7 +9,8 @@ from .settings import Settings
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run until interrupted. One uvicorn process owns the sockets; its scheduler spreads
-    the streams over stream worker processes (one per core by default, ``HUSH_WORKERS``),
+    the streams over stream worker processes (one per core less one by default,
+    ``HUSH_WORKERS``),
     each batching its own into one model call per tick. Beyond one machine, scale out with
     replicas (docs/deploy.md)."""
     import uvicorn

@@ -70,19 +70,28 @@ class Settings(BaseSettings):
         ge=0,
         le=256,
         description="Stream worker processes (process mode), each batching its own streams; "
-        "0 = one per CPU core. Thread mode always has one.",
+        "0 = one per CPU core less one, left to the event-loop process (at least one). Thread "
+        "mode always has one.",
     )
     precision: Literal["float32", "int8"] = Field(
         "float32",
         description="Matrix products of the streamed frame step: float32 (the model's own numbers) "
-        "or int8 (opt-in: about half the CPU per stream in large batches, PESQ within 0.01 on "
-        "validation mixtures; bench/int8_quality.py). REST enhancement always runs float32.",
+        "or int8 (opt-in: about half the model step's CPU in large batches, mean PESQ within 0.01 "
+        "on validation mixtures; bench/int8_quality.py). REST enhancement always runs float32.",
     )
     worker: Literal["process", "thread"] = Field(
         "process",
         description="Where streams are stepped: a child process (default: its own GIL, its own "
         "core) or a thread of the server process.",
     )
+
+    @property
+    def worker_count(self) -> int:
+        """Stream worker processes to start: ``workers``, or for 0 one per core less the one
+        the event loop needs. Measured on a 2-core machine (docs/bench/README.md): one
+        worker held p99 <= 20 ms up to 55 streams, two workers (one per core) only up to 15,
+        as they halve every batch and compete with the event loop for the cores."""
+        return self.workers or max(1, (os.cpu_count() or 1) - 1)
 
     # ---- security
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(

@@ -150,7 +150,8 @@ def test_bench_with_peers_writes_ratios_and_skips_missing_peers(weights_dir, tmp
     pytest.importorskip("pyrnnoise")
     out = tmp_path / "bench.json"
     args = ["bench", "--weights", str(weights_dir / "tiny-gru.json"), "--seconds", "1", "--json", str(out)]
-    args += ["--peers", "rnnoise,gtcrn", "--peers-dir", str(tmp_path / "no-peers-here"), "--int8", "--reference"]
+    args += ["--peers", "rnnoise,gtcrn", "--peers-dir", str(tmp_path / "no-peers-here")]
+    args += ["--int8", "--reference"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
