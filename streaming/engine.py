@@ -94,6 +94,8 @@ class Enhancer:
         # arrays in and out; step_streams takes either); where it does not apply (None),
         # process_frames below runs.
         self.fast_step = FastStep.build(self.model, precision) if fast else None
+        if self.fast_step is not None and not FastStep.build(self.model).agrees_with(self):
+            self.fast_step = None  # it does not reproduce process_frames below: keep torch
         # int8 lives in the fast step only; where that does not apply, torch runs in float32
         self.precision = precision if self.fast_step is not None else "float32"
         if self.fast_step is not None:

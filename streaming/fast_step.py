@@ -370,6 +370,39 @@ class FastStep:
             return cls(model, _SplicedKernel(model, precision))
         return None
 
+    def agrees_with(self, enhancer, frames: int = 4, tolerance: float = 1e-4) -> bool:
+        """Step ``frames`` random frames of two streams (one with a gain floor) through this
+        step and through ``enhancer``'s own torch ``process_frames``; True if every output,
+        state and queue agree within ``tolerance`` of their scale.
+
+        The engine asks this before it swaps the torch step out, so a change to the torch
+        frame step that this module does not mirror yet keeps the torch path (with a
+        warning) instead of streaming different numbers. Float32 steps only."""
+        reference = type(enhancer).process_frames
+        rng = np.random.default_rng(0)
+        state_t, queue_t = enhancer.initial_state(2)
+        state_f, queue_f = state_t.numpy().copy(), queue_t.numpy().copy()
+        floor = np.array([[0.0], [0.25]], dtype=np.float32)
+        for _ in range(frames):
+            x = (0.1 * rng.standard_normal((2, self.frame_length))).astype(np.float32)
+            out_t, state_t, queue_t = reference(
+                enhancer, torch.from_numpy(x), state_t, queue_t, torch.from_numpy(floor)
+            )
+            out_f, state_f, queue_f = self.process_frames(x, state_f, queue_f, floor)
+            for got, want in ((out_f, out_t), (state_f, state_t), (queue_f, queue_t)):
+                want = np.asarray(want)
+                if got.shape != want.shape or not np.all(
+                    np.abs(got - want) <= tolerance * (1.0 + np.abs(want).max(initial=0.0))
+                ):
+                    warnings.warn(
+                        "the NumPy frame step (streaming/fast_step.py) disagrees with the torch "
+                        "frame step for this model; streaming uses the torch step",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                    return False
+        return True
+
     def _rfft(self, frames: np.ndarray) -> np.ndarray:
         windowed = frames * self.analysis_window
         if frames.shape[0] >= _TORCH_FFT_MIN_BATCH:

@@ -127,3 +127,23 @@ def test_int8_falls_back_to_float_torch_where_the_fast_step_does_not_apply():
     assert enhancer.fast_step is None and enhancer.precision == "float32"
     with pytest.raises(ValueError, match="precision"):
         FastStep.build(plain, "int4")
+
+
+class _ChangedEnhancer(Enhancer):
+    """A torch frame step the NumPy kernel does not mirror (say, a change still to port)."""
+
+    @torch.inference_mode()
+    def process_frames(self, frames, model_state, spec_queue, min_gain=0.0):
+        out, state, queue = super().process_frames(frames, model_state, spec_queue, min_gain)
+        return out * 0.5, state, queue
+
+
+def test_a_torch_step_the_kernel_does_not_reproduce_keeps_torch():
+    model = tiny_model("gru-deep-filter")
+    with pytest.warns(RuntimeWarning, match="disagrees"):
+        changed = _ChangedEnhancer(model)
+    assert changed.fast_step is None and changed.precision == "float32"
+    signal = speech_like(0.3, seed=6)
+    halved = _streamed(changed, signal, 160)
+    assert np.abs(halved - 0.5 * Enhancer(model).enhance(signal)).max() <= 1e-5
+    assert Enhancer(model).fast_step is not None  # the real step agrees
