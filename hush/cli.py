@@ -180,8 +180,8 @@ def bench(
     rate: Annotated[
         int | None,
         typer.Option(
-            help="Stream rate in Hz (default: the model's, 16000). Above it (48000) the models run "
-            "full band, and RNNoise and DeepFilterNet3 are timed natively beside them."
+            help="Stream rate in Hz (default: the model's, 16000); at 44100 or 48000 the models "
+            "run full band."
         ),
     ] = None,
 ) -> None:
@@ -206,17 +206,7 @@ def bench(
     if not targets:
         _err("no models to benchmark: none are registered; pass --weights PATH")
         raise typer.Exit(2)
-    peers: tuple[str, ...] = ()
-    if rate is not None and rate > 16000:
-        from hush.evaluation.peers import default_peers_dir, peer_problem
-
-        for peer in ("rnnoise", "dfn3"):
-            problem = peer_problem(peer, default_peers_dir())
-            if problem:
-                _err(f"skipping peer {peer}: {problem}")
-            else:
-                peers += (peer,)
-    result = run_bench(targets, seconds=seconds, rate=rate, peers=peers)
+    result = run_bench(targets, seconds=seconds, rate=rate)
     title = f"streams at {rate} Hz" if rate else None
     table = Table(
         "model", "params", "MMAC/s", "latency ms", "RTF (1 thread)", "ms/frame", "peak MB", title=title
@@ -227,18 +217,6 @@ def bench(
             f"{row['params']:,}",
             f"{row['macs_per_s'] / 1e6:.1f}",
             f"{row['latency_ms']:.1f}",
-            f"{row['rtf']:.4f}",
-            f"{row['ms_per_frame']:.3f}",
-            f"{row['peak_mb']:.0f}",
-        )
-    for name, row in result["peers"].items():
-        latency = "-" if row["latency_ms"] is None else f"{row['latency_ms']:.1f}"
-        label = f"{name} (peer{', native' if row['native'] else ''})"
-        table.add_row(
-            label,
-            "-",
-            "-",
-            latency,
             f"{row['rtf']:.4f}",
             f"{row['ms_per_frame']:.3f}",
             f"{row['peak_mb']:.0f}",
