@@ -96,11 +96,19 @@ def write_audio(target: str | Path | BinaryIO, audio: np.ndarray, info: AudioInf
     """Write ``[S, C]`` samples with the container, subtype and rate of ``info``.
 
     Integer PCM output is clipped to [-1, 1] first (what a DAC would do anyway) so that
-    louder-than-full-scale samples do not wrap around.
+    louder-than-full-scale samples do not wrap around. 8 to 24-bit PCM is rounded to the
+    nearest step here: libsndfile's own float conversion rounds down, so a sample a hair
+    below a step (float rounding in the STFT) would lose a whole step, and a 16-bit file
+    passed through at a 0 dB attenuation limit would not come back sample for sample
+    (``round(x * 32768)`` is also what the WebSocket's ``pcm_s16le`` output does).
     """
     subtype = info.subtype
     if subtype.startswith("PCM") or subtype in ("ULAW", "ALAW"):
         audio = np.clip(audio, -1.0, 1.0)
+    bits = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24}.get(subtype)
+    if bits is not None:
+        step = 2.0 ** (bits - 1)
+        audio = np.clip(np.round(np.asarray(audio, dtype=np.float64) * step), -step, step - 1) / step
     sf.write(target, audio, info.sample_rate, format=info.format, subtype=subtype)
 
 
