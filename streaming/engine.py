@@ -250,7 +250,8 @@ class Enhancer:
             enhanced, high_state = self._add_high_band(
                 enhanced, current, output[:, : self.model_bins], high_state, floor
             )
-            model_state = torch.cat([model_state, high_state], dim=1)
+            if high_state.shape[1]:  # the shipped rule keeps no state
+                model_state = torch.cat([model_state, high_state], dim=1)
         return synthesis(enhanced, self.synthesis_window, self.frame_length), model_state, spec_queue
 
     def _process_gains_only(
@@ -278,7 +279,8 @@ class Enhancer:
             spectrum[:, : self.model_bins], gains, min_gain, self.post_filter_beta
         )
         enhanced, high_state = self._add_high_band(enhanced, spectrum, gains, high_state, min_gain)
-        model_state = torch.cat([model_state, high_state], dim=1)
+        if high_state.shape[1]:  # the shipped rule keeps no state
+            model_state = torch.cat([model_state, high_state], dim=1)
         return synthesis(enhanced, self.synthesis_window, self.frame_length), model_state, spec_queue
 
     # ------------------------------------------------------------------ offline path

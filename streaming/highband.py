@@ -116,17 +116,18 @@ class HighBand:
         """One frame of ``B`` streams.
 
         Args:
-            high: ``[B, F_high]`` complex spectrum of the bins above the model's band.
-            gains: ``[B, F_model]`` the model's gains for the same frame.
+            high: ``[B, F_high]`` complex spectrum of the bins above the model's band (a
+                stateless rule also takes ``[B, T, F_high]``).
+            gains: ``[B, F_model]`` the model's gains for the same frame (or frames).
             state: ``[B, state_size]``.
         Returns:
             ``[B, F_high]`` gains in [0, 1] (before the attenuation limit), new state.
         """
-        ref = gains[:, self.ref].float().mean(dim=-1, keepdim=True)  # [B, 1]
+        ref = gains[..., self.ref].float().mean(dim=-1, keepdim=True)  # [B, 1]
         if self.rule.exponent != 1.0:
             ref = ref.pow(self.rule.exponent)
         if self.rule.kind == "ref":
-            return torch.clamp(ref, min=self.rule.floor).expand(-1, self.n_high), state
+            return torch.clamp(ref, min=self.rule.floor).expand(*ref.shape[:-1], self.n_high), state
         power = torch.matmul(high.real.square() + high.imag.square(), self.pool)  # [B, bands]
         noise = torch.where(state < 0, power, state)
         noise = noise + (1.0 - ref) * (1.0 - self.alpha) * (power - noise)
@@ -140,7 +141,10 @@ class HighBand:
         self, high: torch.Tensor, gains: torch.Tensor, state: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``step`` over ``T`` frames in order: ``[B, T, F_high]``, ``[B, T, F_model]`` ->
-        ``[B, T, F_high]`` gains, state after the last frame (the offline path)."""
+        ``[B, T, F_high]`` gains, state after the last frame (the offline path; a stateless
+        rule takes all frames at once)."""
+        if self.state_size == 0:
+            return self.step(high, gains, state)
         out = []
         for t in range(high.shape[1]):
             g, state = self.step(high[:, t], gains[:, t], state)
