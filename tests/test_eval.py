@@ -289,7 +289,7 @@ def test_eval_at_48_khz_runs_full_band_and_scores_the_high_band(weights_dir, tmp
     folder = tmp_path / "pairs48"
     for sub in ("clean", "noisy"):
         (folder / sub).mkdir(parents=True)
-    for i, snr in enumerate((2.5, 12.5)):
+    for i, snr in enumerate((2.5,)):
         clean = resample(voiced(2.0, seed=i), RATE, rate)
         sf.write(folder / "clean" / f"s{i}.wav", clean, rate, subtype="FLOAT")
         sf.write(folder / "noisy" / f"s{i}.wav", add_noise(clean, snr, seed=20 + i), rate, subtype="FLOAT")
@@ -313,10 +313,11 @@ def test_eval_at_48_khz_runs_full_band_and_scores_the_high_band(weights_dir, tmp
     assert first["scores"]["tiny-gru"]["pesq"] == pytest.approx(expected, abs=1e-6)
 
 
-def test_16_khz_results_have_no_high_band_column(pairs_dir, tmp_path):
+def test_16_khz_results_have_no_high_band_column(pairs_dir, weights_dir, tmp_path):
     out_md = tmp_path / "r.md"
     result = _eval(
-        "--pairs", pairs_dir, "--peers", "noisereduce", "--markdown", out_md, "--workers", "1", "--quiet"
-    )
+        "--pairs", pairs_dir, "--weights", weights_dir / "tiny-gru.json", "--limit", "1",
+        "--markdown", out_md, "--workers", "1", "--quiet",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "HB LSD" not in out_md.read_text() and "| noisy input |" in out_md.read_text()
