@@ -10,6 +10,10 @@ audio (``bench/peer_speed.py``), and each hush model's RTF is also given as a ra
 RNNoise's. With ``repeats > 1`` every model and peer is measured once per round, the
 rounds interleaved, and the median of each is reported: on a shared machine a load that
 comes and goes then slows all of them alike instead of whichever ran at the time.
+
+``rate`` (``hush bench --rate 48000``) streams the models at another rate: full band
+natively where the engine runs that rate (48, 44.1, 32 kHz ...), else through the
+resamplers. Peers always run at their own rate (RNNoise and DeepFilterNet3 at 48 kHz).
 """
 
 from __future__ import annotations
@@ -39,15 +43,21 @@ def bench_audio(seconds: float, rate: int = 16000) -> np.ndarray:
 
 
 def measure(
-    weights_json: str, seconds: float = 60.0, chunk_ms: float = 10.0, precision: str = "float32"
+    weights_json: str,
+    seconds: float = 60.0,
+    chunk_ms: float = 10.0,
+    precision: str = "float32",
+    rate: int | None = None,
 ) -> dict:
-    """Run in-process (call it in a fresh process): the figures for one weight file."""
+    """Run in-process (call it in a fresh process): the figures for one weight file, with
+    streams at ``rate`` (default: the model's own)."""
     import torch
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     from hush.models import load_weights
     from hush.streaming import Enhancer, Stream
+    from hush.streaming.audio_io import RateAdaptedStream
 
     model, meta = load_weights(weights_json)
     # "torch": the torch reference path (what the engine ran before the NumPy step)
@@ -55,10 +65,15 @@ def measure(
         enhancer = Enhancer(model, meta.name, fast=False)
     else:
         enhancer = Enhancer(model, meta.name, precision=precision)
-    rate = enhancer.sample_rate
+    rate = rate or enhancer.sample_rate
+    if enhancer.processing_rate(rate) == rate:  # the model's rate, or full band natively
+        enhancer = enhancer.at_rate(rate)
+        stream = Stream(enhancer)
+    else:
+        stream = RateAdaptedStream(enhancer, rate)
+        enhancer = stream.enhancer
     audio = bench_audio(seconds, rate)
     chunk = round(chunk_ms * rate / 1000)
-    stream = Stream(enhancer)
     for start in range(0, 2 * rate, chunk):  # warm-up: 2 s
         stream.feed(audio[start : start + chunk])
     stream.reset()
@@ -68,7 +83,7 @@ def measure(
     stream.flush()
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
-    frames_per_s = rate / enhancer.hop
+    frames_per_s = enhancer.sample_rate / enhancer.hop
     return {
         "path": "numpy" if enhancer.fast_step is not None else "torch",
         "precision": enhancer.precision,
@@ -77,7 +92,7 @@ def measure(
         "macs_per_s": float(model.macs_per_frame() * frames_per_s),
         "latency_ms": enhancer.latency_ms,
         "rtf": elapsed / seconds,
-        "ms_per_frame": 1000 * elapsed / (audio.shape[0] / enhancer.hop),
+        "ms_per_frame": 1000 * elapsed / (seconds * frames_per_s),
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "state_bytes": 4 * model.state_size,
         "weights_mb": os.path.getsize(Path(weights_json).with_suffix(".safetensors")) / 2**20,
@@ -154,6 +169,7 @@ def run_bench(
     log=None,
     int8: bool = False,
     reference: bool = False,
+    rate: int | None = None,
 ) -> dict:
     """Measure each ``name -> weights json``, and each of ``peers``, in its own one-thread
     subprocess, ``repeats`` interleaved rounds; RTFs are the medians over the rounds.
@@ -161,15 +177,17 @@ def run_bench(
     A peer that cannot run here (not installed, weights missing) is skipped, with the reason
     in ``"skipped"`` and passed to ``log``. With ``int8`` each model is also measured with
     the opt-in int8 step, as ``"<name>+int8"``; with ``reference`` also on the torch
-    reference path, as ``"<name>+torch"``."""
+    reference path, as ``"<name>+torch"``. ``rate``: the models' streams run at this rate
+    (default: each model's own)."""
     from hush.evaluation.peers import default_peers_dir
 
     peers_dir = Path(peers_dir) if peers_dir else default_peers_dir()
-    targets = {name: [path, str(seconds)] for name, path in weights.items()}
-    if int8:
-        targets.update({f"{name}+int8": [path, str(seconds), "int8"] for name, path in weights.items()})
-    if reference:
-        targets.update({f"{name}+torch": [path, str(seconds), "torch"] for name, path in weights.items()})
+    at_rate = [str(rate)] if rate else []
+    targets = {name: [path, str(seconds), "float32", *at_rate] for name, path in weights.items()}
+    for suffix, precision, wanted in (("int8", "int8", int8), ("torch", "torch", reference)):
+        if wanted:
+            for name, path in weights.items():
+                targets[f"{name}+{suffix}"] = [path, str(seconds), precision, *at_rate]
     runs: dict[str, list[dict]] = {name: [] for name in targets}
     peer_runs: dict[str, list[dict]] = {name: [] for name in peers or []}
     skipped: dict[str, str] = {}
@@ -202,6 +220,7 @@ def run_bench(
             "threads": 1,
             "audio_s": seconds,
             "repeats": max(repeats, 1),
+            "stream_rate": rate,
         },
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
@@ -232,5 +251,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "--peer":
         result = measure_peer(sys.argv[2], float(sys.argv[3]), sys.argv[4])
     else:
-        result = measure(sys.argv[1], float(sys.argv[2]), precision=(sys.argv[3:] or ["float32"])[0])
+        precision, *rate = sys.argv[3:] or ["float32"]
+        stream_rate = int(rate[0]) if rate else None
+        result = measure(sys.argv[1], float(sys.argv[2]), precision=precision, rate=stream_rate)
     print(json.dumps(result))  # noqa: T201  (subprocess protocol)

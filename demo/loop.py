@@ -54,8 +54,10 @@ def measure_delay(
     Fed block by block, a stream returns fewer samples than it was given; the shortfall
     depends only on block sizes, so running silence through a fresh stream measures it.
     """
-    if sample_rate == enhancer.sample_rate and blocksize == enhancer.hop:
-        return enhancer.output_delay  # exact: the engine withholds this much, then keeps pace
+    if enhancer.processing_rate(sample_rate) == sample_rate:  # the model's rate, or full band
+        engine = enhancer.at_rate(sample_rate)
+        if blocksize == engine.hop:
+            return engine.output_delay  # exact: the engine withholds this much, then keeps pace
     probe = RateAdaptedStream(enhancer, sample_rate)
     silence = np.zeros(blocksize, dtype=np.float32)
     fed = returned = worst = 0

@@ -61,6 +61,22 @@ def _mono16k(path: Path) -> np.ndarray:
     return resample(np.ascontiguousarray(mono, dtype=np.float32), info.sample_rate, SAMPLE_RATE)
 
 
+def _mono(path: Path) -> tuple[np.ndarray, int]:
+    audio, info = read_audio(path)
+    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    return np.ascontiguousarray(mono, dtype=np.float32), info.sample_rate
+
+
+def read_pair_native(pair: Pair) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(clean, noisy, rate)``: mono ``[S]`` float32 at the pair's own rate, cut to the
+    shorter of the two (the noisy file is resampled to the clean one's rate if they differ)."""
+    clean, rate = _mono(pair.clean)
+    noisy, noisy_rate = _mono(pair.noisy)
+    noisy = resample(noisy, noisy_rate, rate)
+    n = min(clean.shape[0], noisy.shape[0])
+    return fit_length(clean, n), fit_length(noisy, n), rate
+
+
 def read_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
     """``(clean, noisy)``: mono ``[S]`` float32 at 16 kHz, cut to the shorter of the two.
 

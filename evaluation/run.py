@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import Dnsmos, score, snr_db
-from .pairs import Pair, read_pair
-from .peers import load_peer, peer_latency_ms
+from .metrics import SAMPLE_RATE, Dnsmos, lsd_high_band, score, snr_db
+from .pairs import Pair, read_pair, read_pair_native
+from .peers import enhance_at_rate, load_peer, peer_latency_ms
 from .stats import CI_METHOD, summarise
 
 NOISY = "noisy"
@@ -68,7 +68,8 @@ def load_model_spec(spec: ModelSpec):
 @dataclass
 class _Worker:
     config: EvalConfig
-    systems: dict[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
+    # (samples, rate) -> enhanced samples at that rate
+    systems: dict[str, Callable[[np.ndarray, int], np.ndarray]] = field(default_factory=dict)
     dnsmos: Dnsmos | None = None
 
 
@@ -85,42 +86,66 @@ def _init_worker(config: EvalConfig, one_thread: bool) -> None:
     from hush.streaming.audio_io import enhance_signal
 
     worker = _Worker(config)
-    worker.systems[NOISY] = lambda x: x
+    worker.systems[NOISY] = lambda x, rate: x
     for name in config.peers:
-        worker.systems[name] = load_peer(name, Path(config.peers_dir)).enhance
+        peer = load_peer(name, Path(config.peers_dir))
+        worker.systems[name] = lambda x, rate, p=peer: (
+            p.enhance(x) if rate == SAMPLE_RATE else enhance_at_rate(p, x, rate)
+        )
     for spec in config.models:
         enhancer, _ = load_model_spec(spec)
-        worker.systems[spec.label] = lambda x, e=enhancer, lim=spec.attenuation_limit_db: enhance_signal(
-            e, x, 16000, lim
+        worker.systems[spec.label] = lambda x, rate, e=enhancer, lim=spec.attenuation_limit_db: (
+            enhance_signal(e, x, rate, lim)
         )
     worker.dnsmos = Dnsmos() if config.dnsmos else None
     _WORKER = worker
 
 
 def _evaluate_pair(pair: Pair) -> dict:
-    """Enhance and score one pair with every system; a failing system is recorded, not fatal."""
+    """Enhance and score one pair with every system; a failing system is recorded, not fatal.
+
+    Pairs at 16 kHz or below are scored at 16 kHz, as always. Pairs above it (48 kHz) are
+    enhanced at their own rate by every system (hush full band, RNNoise and DeepFilterNet3
+    natively); PESQ, STOI, SI-SDR and DNSMOS then score both signals resampled to 16 kHz,
+    and ``lsd_hb`` scores the high band at the pair's rate."""
     worker = _WORKER
     assert worker is not None, "worker not initialised"
     try:
-        clean, noisy = read_pair(pair)
+        clean, noisy, rate = read_pair_native(pair)
+        if rate <= SAMPLE_RATE:
+            clean, noisy = read_pair(pair)
+            rate = SAMPLE_RATE
     except (OSError, ValueError) as err:  # AudioFileError is a ValueError
         return {"name": pair.name, "unreadable": f"{type(err).__name__}: {err}"}
     record: dict = {
         "name": pair.name,
-        "seconds": clean.shape[0] / 16000,
+        "seconds": clean.shape[0] / rate,
         "snr_db": snr_db(clean, noisy),
         "scores": {},
         "errors": {},
     }
+    if rate != SAMPLE_RATE:
+        record["sample_rate"] = rate
+    from hush.streaming.audio_io import resample
+
+    clean16 = clean if rate == SAMPLE_RATE else resample(clean, rate, SAMPLE_RATE)
     outputs: dict[str, np.ndarray] = {}
     for system, enhance in worker.systems.items():
         try:
-            enhanced = np.asarray(enhance(noisy), dtype=np.float32)
+            enhanced = np.asarray(enhance(noisy, rate), dtype=np.float32)
             if enhanced.shape != noisy.shape:
                 raise ValueError(f"output shape {enhanced.shape} != input shape {noisy.shape}")
             if not np.isfinite(enhanced).all():
                 raise ValueError("output holds NaN or infinite samples")
-            record["scores"][system] = score(clean, enhanced, worker.dnsmos)
+            if rate == SAMPLE_RATE:
+                record["scores"][system] = score(clean, enhanced, worker.dnsmos)
+            else:
+                enhanced16 = resample(enhanced, rate, SAMPLE_RATE)
+                record["scores"][system] = {
+                    **score(clean16, enhanced16, worker.dnsmos),
+                    "lsd_hb": lsd_high_band(clean, enhanced, rate),
+                }
+                enhanced = enhanced16
             outputs[system] = enhanced
         except Exception as err:
             record["errors"][system] = f"{type(err).__name__}: {err}"
@@ -130,14 +155,19 @@ def _evaluate_pair(pair: Pair) -> dict:
 
         folder = Path(config.plots_dir)
         stem = pair.name.rsplit(".", 1)[0].replace("/", "_")
-        comparison_figure(folder / f"{stem}.png", clean, outputs, record["scores"], title=pair.name)
+        comparison_figure(folder / f"{stem}.png", clean16, outputs, record["scores"], title=pair.name)
         if pair.name == config.plot_files[0]:
             # README picture: the input against the first hush model (else the strongest peer).
             preference = [m.label for m in config.models] + [p for p in PEER_PREFERENCE if p in config.peers]
             shown = next((name for name in preference if name in outputs), None)
             if shown is not None:
                 before_after_figure(
-                    folder / "before_after.png", noisy, outputs[shown], shown, clean=clean, title=pair.name
+                    folder / "before_after.png",
+                    outputs[NOISY],
+                    outputs[shown],
+                    shown,
+                    clean=clean16,
+                    title=pair.name,
                 )
     return record
 

@@ -197,6 +197,13 @@ def bench(
         bool,
         typer.Option("--reference", help="Also measure each model on the torch reference path (NAME+torch)."),
     ] = False,
+    rate: Annotated[
+        int | None,
+        typer.Option(
+            help="Stream rate in Hz (default: the model's, 16000); at 44100 or 48000 the models "
+            "run full band."
+        ),
+    ] = None,
 ) -> None:
     """Params, MACs/s, latency, one-thread streaming RTF (10 ms chunks) and peak memory; with
     --peers, the same RTF for published denoisers and each model's ratio to RNNoise."""
@@ -236,9 +243,18 @@ def bench(
         log=_err,
         int8=int8,
         reference=reference,
+        rate=rate,
     )
     table = Table(
-        "model", "params", "MMAC/s", "latency ms", "RTF (1 thread)", "x RNNoise", "ms/frame", "peak MB"
+        "model",
+        "params",
+        "MMAC/s",
+        "latency ms",
+        "RTF (1 thread)",
+        "x RNNoise",
+        "ms/frame",
+        "peak MB",
+        title=f"models' streams at {rate} Hz" if rate else None,
     )
     for name, row in result["models"].items():
         ratio = row.get("ratio_to_rnnoise")

@@ -66,11 +66,40 @@ class FeatureConfig(BaseModel):
         if self.win_length != 2 * self.hop_length:
             # sqrt-Hann is a perfect-reconstruction pair only at exactly 50 % overlap.
             raise ValueError("win_length must be exactly 2 * hop_length (sqrt-Hann at 50 % overlap)")
-        if self.analysis_length is not None and (
-            self.analysis_length < self.win_length or self.analysis_length % 2
-        ):
-            raise ValueError("analysis_length must be even and at least win_length")
+        if self.analysis_length is not None and self.analysis_length < self.win_length:
+            # odd is allowed: 30 ms at 44.1 kHz is 1323 samples (``at_rate``)
+            raise ValueError("analysis_length must be at least win_length")
         return self
+
+    def at_rate(self, sample_rate: int) -> FeatureConfig:
+        """The same windows, defined by their durations, at another sample rate.
+
+        Every length is scaled by ``sample_rate / self.sample_rate`` (at 48 kHz the default
+        320/480/160 become 960/1440/480): same latency, same 10 ms hop, and FFT bins exactly as
+        far apart as here, so the first ``n_bins`` of the scaled STFT lie at this config's
+        bin frequencies. ``norm_tau_s`` keeps its duration, so ``norm_alpha`` is unchanged.
+
+        Raises:
+            ValueError: a length would not be a whole number of samples at ``sample_rate``
+                (10 ms at 22.05 kHz), or the rate is below this one.
+        """
+        if sample_rate == self.sample_rate:
+            return self
+        if sample_rate < self.sample_rate:
+            raise ValueError(f"{sample_rate} Hz is below the model's {self.sample_rate} Hz")
+        lengths = {"win_length": self.win_length, "hop_length": self.hop_length}
+        if self.analysis_length is not None:
+            lengths["analysis_length"] = self.analysis_length
+        scaled = {}
+        for key, value in lengths.items():
+            samples, rest = divmod(value * sample_rate, self.sample_rate)
+            if rest:
+                raise ValueError(
+                    f"{key} {value} at {self.sample_rate} Hz is not a whole number of samples "
+                    f"at {sample_rate} Hz"
+                )
+            scaled[key] = samples
+        return FeatureConfig.model_validate({**self.model_dump(), "sample_rate": sample_rate, **scaled})
 
     @property
     def frame_length(self) -> int:
@@ -152,16 +181,18 @@ def analysis(frames: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return torch.fft.rfft(frames * window, dim=-1)
 
 
-def synthesis(spectrum: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+def synthesis(spectrum: torch.Tensor, window: torch.Tensor, n_fft: int | None = None) -> torch.Tensor:
     """Inverse real FFT, keeping the last ``win_length`` samples, times the synthesis window.
 
     Args:
-        spectrum: ``[..., n_bins]`` complex (``frame_length = 2 * (n_bins - 1)``).
+        spectrum: ``[..., n_bins]`` complex.
         window: ``[win_length]`` synthesis window.
+        n_fft: the FFT length (``frame_length``); default ``2 * (n_bins - 1)``, which is it
+            whenever the frame is even (an odd one, 1323 at 44.1 kHz, must be given).
     Returns:
         ``[..., win_length]`` windowed time-domain frames, ready for overlap-add.
     """
-    frames = torch.fft.irfft(spectrum, n=2 * (spectrum.shape[-1] - 1), dim=-1)
+    frames = torch.fft.irfft(spectrum, n=n_fft or 2 * (spectrum.shape[-1] - 1), dim=-1)
     return frames[..., frames.shape[-1] - window.shape[-1] :] * window
 
 

@@ -248,13 +248,19 @@ class RecurrentDenoiser(GainModel):
             enhanced = enhanced * post_filter_factor(effective, post_filter_beta)
         if isinstance(min_gain, float) and min_gain <= 0:
             return enhanced
+        if isinstance(min_gain, float) and min_gain >= 1:
+            return current  # a 0 dB limit: the input itself, phase included
         # The attenuation limit as a floor on each bin's output magnitude, min_gain * |X|:
         # the same as clamping the gain when there is no filter, and phase-preserving.
         magnitude, floor = enhanced.abs(), current.abs() * min_gain
         lifted = torch.where(
             magnitude > 1e-12, enhanced * (floor / magnitude.clamp_min(1e-12)), current * min_gain
         )
-        return torch.where(magnitude < floor, lifted, enhanced)
+        limited = torch.where(magnitude < floor, lifted, enhanced)
+        if isinstance(min_gain, torch.Tensor):
+            # streams at a 0 dB limit get their input back unchanged, as with a float limit
+            limited = torch.where(min_gain >= 1, current, limited)
+        return limited
 
     def _rnn_inference(
         self, x: torch.Tensor, rnn_state: torch.Tensor | tuple[torch.Tensor, ...]

@@ -95,9 +95,10 @@ class TickStats(NamedTuple):
 
 @dataclass
 class _Entry:
-    """One session's state. ``core`` is the model-rate ``Stream`` that ``step_streams``
-    batches; ``adapted`` wraps it with resamplers when the session's rate differs (at the
-    model's own rate the wrapper would only add per-call overhead, so it is left out)."""
+    """One session's state. ``core`` is the ``Stream`` that ``step_streams`` batches, at the
+    session's processing rate; ``adapted`` wraps it with resamplers when the session's rate
+    is not one the engine runs natively (at the model's own rate and at full-band rates the
+    wrapper would only add per-call overhead, so it is left out)."""
 
     model: str
     core: Stream
@@ -133,7 +134,7 @@ class StreamEngine:
     def tick(self, batch: list[tuple[str, list[tuple]]]) -> tuple[list[Reply], TickStats]:
         t_start = time.monotonic()
         replies: list[Reply] = []
-        groups: dict[str, list[tuple[str, _Entry]]] = {}
+        groups: dict[tuple[str, int], list[tuple[str, _Entry]]] = {}
         for session_id, items in batch:
             try:
                 entry = self._apply(session_id, items)
@@ -142,18 +143,19 @@ class StreamEngine:
                 replies.append(Reply(session_id, b"", 0, [], [], 0, 0, False, f"{type(err).__name__}: {err}"))
                 continue
             if entry is not None:
-                groups.setdefault(entry.model, []).append((session_id, entry))
+                # one batch per model and processing rate: streams share that rate's view
+                groups.setdefault((entry.model, entry.core.sample_rate), []).append((session_id, entry))
 
         batch_sizes: list[int] = []
         frames: dict[str, int] = {}
-        for model, group in groups.items():
+        for (model, _rate), group in groups.items():
             streams = [entry.core for _, entry in group]
             total = 0
             while advanced := step_streams(streams):
                 total += advanced
                 batch_sizes.append(advanced)
             if total:
-                frames[model] = total
+                frames[model] = frames.get(model, 0) + total
         t_done = time.monotonic()
 
         for group in groups.values():
@@ -169,8 +171,8 @@ class StreamEngine:
             if kind == "open":
                 _, model, rate, encoding, limit = item
                 enhancer = self.enhancers[model]
-                if rate == enhancer.sample_rate:
-                    core, adapted = Stream(enhancer, limit), None
+                if enhancer.processing_rate(rate) == rate:  # the model's rate, or full band natively
+                    core, adapted = Stream(enhancer.at_rate(rate), limit), None
                 else:
                     adapted = RateAdaptedStream(enhancer, rate, limit)
                     core = adapted.stream

@@ -80,7 +80,11 @@ class ModelInfo(BaseModel):
     description: str
     parameters: int
     latency_ms: float = Field(description="Algorithmic latency (window plus lookahead).")
-    sample_rate: int = Field(description="The model's own rate; any input rate is resampled.")
+    sample_rate: int = Field(
+        description="The model's own rate. Higher rates run full band at their own rate where the "
+        "model's windows are whole numbers of samples there (24, 32, 44.1, 48 kHz ...); other rates "
+        "are resampled."
+    )
     test_scores: dict[str, float]
     val_loss: float | None
     default: bool
@@ -308,10 +312,18 @@ async def _enhance(
         settings.max_duration_s,
     )
     state.metrics.enhanced_seconds.inc(info.duration_s)
+    processing_rate = enhancer.processing_rate(info.sample_rate)
     return Response(
         payload,
         media_type=MEDIA_TYPES[info.format],
-        headers={"X-Hush-Model": name, "X-Hush-Duration-S": f"{info.duration_s:.3f}"},
+        headers={
+            "X-Hush-Model": name,
+            "X-Hush-Duration-S": f"{info.duration_s:.3f}",
+            # the algorithmic latency a live stream at this rate would have, and the rate the
+            # engine ran at (the file's own where it is full band)
+            "X-Hush-Latency-Ms": f"{enhancer.at_rate(processing_rate).latency_ms:.1f}",
+            "X-Hush-Processing-Rate": str(processing_rate),
+        },
     )
 
 

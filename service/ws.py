@@ -135,23 +135,28 @@ class StreamHandler:
         self.session = self._start_session(await self._receive())
         session = self.session
         state.scheduler.add(session)
+        rate = session.sample_rate
+        processing_rate = session.enhancer.processing_rate(rate)
+        engine = session.enhancer.at_rate(processing_rate)  # what runs this stream
         await self.ws.send_text(
             json.dumps(
                 {
                     "type": "ready",
                     "session_id": session.id,
                     "model": session.model,
-                    "sample_rate": session.sample_rate,
+                    "sample_rate": rate,
                     "encoding": session.encoding,
-                    "latency_ms": session.enhancer.latency_ms,
-                    "frame_samples": round(
-                        session.enhancer.hop * session.sample_rate / session.enhancer.sample_rate
-                    ),
-                    # Output trails input by this many samples (exact at the model's rate;
-                    # the resamplers add about 3 ms per direction at other rates).
-                    "delay_samples": round(
-                        session.enhancer.output_delay * session.sample_rate / session.enhancer.sample_rate
-                    ),
+                    # algorithmic latency at the stream's rate (20 ms for the shipped models,
+                    # full band included; resampled rates add about 3 ms per direction)
+                    "latency_ms": engine.latency_ms,
+                    "frame_samples": round(engine.hop * rate / processing_rate),
+                    # Output trails input by this many samples (exact where the stream is
+                    # not resampled; the resamplers add about 3 ms per direction otherwise).
+                    "delay_samples": round(engine.output_delay * rate / processing_rate),
+                    # the rate the engine runs at: the stream's own (native: nothing
+                    # resampled; above the model's rate the whole band is kept and denoised)
+                    "processing_rate": processing_rate,
+                    "full_band": processing_rate == rate and rate > engine.model_rate,
                 }
             )
         )

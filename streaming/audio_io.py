@@ -10,6 +10,12 @@ releases output in bursts: measured 37 ms worst-case lag per direction at HQ (48
 which would triple the service's latency at 48 kHz. ``StreamResampler`` is used by BOTH the
 streaming path (``RateAdaptedStream``) and the offline path (``resample``/``enhance_signal``),
 and libsamplerate is chunk-invariant, so the two agree to float rounding at every rate.
+
+Full band: rates above the model's at which its windows are whole numbers of samples (24,
+32, 44.1, 48, 96 kHz ...) are not resampled at all: they run on the model's view at that
+rate (``Enhancer.at_rate``), which keeps and denoises everything above 8 kHz. Only the rest
+are resampled, to ``Enhancer.processing_rate``: rates below the model's to the model's
+(nothing above 8 kHz to keep), others above it to a supported multiple (22.05 -> 44.1 kHz).
 """
 
 from __future__ import annotations
@@ -90,11 +96,19 @@ def write_audio(target: str | Path | BinaryIO, audio: np.ndarray, info: AudioInf
     """Write ``[S, C]`` samples with the container, subtype and rate of ``info``.
 
     Integer PCM output is clipped to [-1, 1] first (what a DAC would do anyway) so that
-    louder-than-full-scale samples do not wrap around.
+    louder-than-full-scale samples do not wrap around. 8 to 24-bit PCM is rounded to the
+    nearest step here: libsndfile's own float conversion rounds down, so a sample a hair
+    below a step (float rounding in the STFT) would lose a whole step, and a 16-bit file
+    passed through at a 0 dB attenuation limit would not come back sample for sample
+    (``round(x * 32768)`` is also what the WebSocket's ``pcm_s16le`` output does).
     """
     subtype = info.subtype
     if subtype.startswith("PCM") or subtype in ("ULAW", "ALAW"):
         audio = np.clip(audio, -1.0, 1.0)
+    bits = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24}.get(subtype)
+    if bits is not None:
+        step = 2.0 ** (bits - 1)
+        audio = np.clip(np.round(np.asarray(audio, dtype=np.float64) * step), -step, step - 1) / step
     sf.write(target, audio, info.sample_rate, format=info.format, subtype=subtype)
 
 
@@ -165,23 +179,25 @@ def enhance_signal(
 ) -> np.ndarray:
     """Enhance ``[S, C]`` (or ``[S]``) audio at any rate; returns the same shape and rate.
 
-    Each channel is resampled to the model rate, enhanced offline, resampled back, and cut
-    to the input length: the output is time-aligned with the input.
+    Each channel is enhanced offline at ``enhancer.processing_rate(sample_rate)``: natively
+    (full band) where that is the signal's own rate, else resampled there and back and cut
+    to the input length. Either way the output is time-aligned with the input.
     """
     mono = audio.ndim == 1
     audio2d = audio[:, None] if mono else audio
     out = np.empty_like(audio2d, dtype=np.float32)
+    rate = enhancer.processing_rate(sample_rate)
+    view = enhancer.at_rate(rate)
     for channel in range(audio2d.shape[1]):
-        x = resample(
-            np.ascontiguousarray(audio2d[:, channel], dtype=np.float32), sample_rate, enhancer.sample_rate
-        )
-        y = enhancer.enhance(x, attenuation_limit_db=attenuation_limit_db)
-        out[:, channel] = fit_length(resample(y, enhancer.sample_rate, sample_rate), audio2d.shape[0])
+        x = resample(np.ascontiguousarray(audio2d[:, channel], dtype=np.float32), sample_rate, rate)
+        y = view.enhance(x, attenuation_limit_db=attenuation_limit_db)
+        out[:, channel] = fit_length(resample(y, rate, sample_rate), audio2d.shape[0])
     return out[:, 0] if mono else out
 
 
 class RateAdaptedStream:
-    """A mono ``Stream`` at any input rate: resample in, enhance, resample out.
+    """A mono ``Stream`` at any input rate: natively at a full-band rate (no resampling),
+    else resample in, enhance, resample out (see the module docstring).
 
     ``feed``/``flush`` have ``Stream``'s contract at ``sample_rate``: any chunk size in,
     whatever is ready out, and after ``flush`` samples out == samples in, equal to
@@ -198,15 +214,22 @@ class RateAdaptedStream:
             raise ValueError(
                 f"sample rate {sample_rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
             )
-        self.enhancer = enhancer
+        self.processing_rate = enhancer.processing_rate(sample_rate)
+        self.enhancer = enhancer.at_rate(self.processing_rate)
         self.sample_rate = sample_rate
-        self.stream: Stream = Stream(enhancer, attenuation_limit_db)
-        self._resampled = sample_rate != enhancer.sample_rate
+        self.stream: Stream = Stream(self.enhancer, attenuation_limit_db)
+        self._resampled = sample_rate != self.processing_rate
         self.reset()
 
     @property
+    def resampled(self) -> bool:
+        """Whether this stream goes through resamplers (False: native, full band)."""
+        return self._resampled
+
+    @property
     def latency_ms(self) -> float:
-        """Algorithmic latency of the model; resampling adds about 3 ms per direction."""
+        """Algorithmic latency of the engine at its processing rate (20 ms for the shipped
+        models); where the stream is resampled, the resamplers add about 3 ms per direction."""
         return self.stream.latency_ms
 
     def reset(self) -> None:
@@ -215,8 +238,8 @@ class RateAdaptedStream:
         self.samples_out = 0
         self._carry = np.zeros(0, dtype=np.float32)  # resampled output beyond what may leave yet
         if self._resampled:
-            self._down = StreamResampler(self.sample_rate, self.enhancer.sample_rate)
-            self._up = StreamResampler(self.enhancer.sample_rate, self.sample_rate)
+            self._down = StreamResampler(self.sample_rate, self.processing_rate)
+            self._up = StreamResampler(self.processing_rate, self.sample_rate)
 
     def push(self, samples: np.ndarray, last: bool = False) -> None:
         """Queue input at ``sample_rate`` for the model (no model call)."""

@@ -11,6 +11,15 @@ after overlap-adding frame ``j`` the output is complete up to sample ``j * hop``
 stream is therefore the enhanced signal itself, sample-aligned with the input, emitted
 ``hop * (L + 1)`` samples behind it; worst case a sample waits one window plus ``L`` hops
 (``latency_samples``) before it can leave.
+
+Rates: the model runs at its own rate (16 kHz) and an ``Enhancer`` there is what it always
+was. ``Enhancer.at_rate(r)`` is a view of the same model at a native rate ``r`` above it
+(24, 32, 44.1, 48 kHz ...): the same frame loop with every window scaled by its duration
+(960/1440/480 samples at 48 kHz), whose first bins lie exactly at the model's bin
+frequencies. The model reads those (scaled back to its own level) and enhances them as at
+16 kHz; the bins above get gains derived from its output (``streaming.highband``);
+synthesis and overlap-add at the native rate reconstruct the input exactly where every
+gain is 1. Full band, no resampler, and the same 20 ms latency at every such rate.
 """
 
 from __future__ import annotations
@@ -30,8 +39,10 @@ from hush.models.features import (
     synthesis,
     synthesis_window,
 )
+from hush.models.postfilter import post_filter_factor
 
 from .fast_step import FastStep
+from .highband import HighBand, HighBandRule
 
 # Offline enhancement runs the model over at most this many frames per call (60 s), carrying
 # the state across calls, so memory stays bounded for hour-long files.
@@ -53,6 +64,10 @@ class Enhancer:
     Args:
         model: a trained ``GainModel`` (put in eval mode here).
         name: the registry name, for logs and metrics.
+        sample_rate: the rate this enhancer runs at (default: the model's own); a higher
+            rate at which the model's windows are whole numbers of samples runs full-band
+            (see the module docstring). Prefer ``at_rate``, which shares one view per rate.
+        high_band: the rule for the bins above the model's band (full-band rates only).
         fast: step frames with the lean NumPy kernel (``fast_step.py``) where it applies;
             False keeps the torch reference path (offline ``enhance`` always uses torch).
         precision: ``"float32"``, or ``"int8"`` (opt-in: int8 matrix products in the fast
@@ -61,16 +76,23 @@ class Enhancer:
     """
 
     def __init__(
-        self, model: GainModel, name: str = "model", fast: bool = True, precision: str = "float32"
+        self,
+        model: GainModel,
+        name: str = "model",
+        sample_rate: int | None = None,
+        high_band: HighBandRule | None = None,
+        fast: bool = True,
+        precision: str = "float32",
     ) -> None:
         self.model = model.eval()
         self.name = name
-        self.features = model.features
-        self.sample_rate = model.features.sample_rate
-        self.hop = model.features.hop_length
-        self.win = model.features.win_length  # output frame: the synthesis window
-        self.frame_length = model.features.frame_length  # input frame: the analysis window
-        self.n_bins = model.features.n_bins
+        self.model_rate = model.features.sample_rate
+        self.features = model.features.at_rate(sample_rate or self.model_rate)
+        self.sample_rate = self.features.sample_rate
+        self.hop = self.features.hop_length
+        self.win = self.features.win_length  # output frame: the synthesis window
+        self.frame_length = self.features.frame_length  # input frame: the analysis window
+        self.n_bins = self.features.n_bins
         self.lookahead_frames = model.lookahead_frames
         # the weight file's inference post-filter; read once, the model is shared
         self.post_filter_beta = model.post_filter_beta
@@ -81,31 +103,129 @@ class Enhancer:
         # A model that reads only log power and emits only gains (any model without a deep
         # filter) gets the lean per-frame path.
         self._gains_only = (
-            model.filter_history_frames == 0 and model.input_size == model.output_size == self.n_bins
+            model.filter_history_frames == 0 and model.input_size == model.output_size == model.n_bins
         )
         self.analysis_window = analysis_window(self.features)
         self.synthesis_window = synthesis_window(self.features)
-        self.latency_samples = model.latency_samples
+        # Full band: the model sees the first model_bins bins, scaled to its own level (an
+        # STFT at r times the rate sums r times as many samples); the rest get high_band.
+        self.fullband = self.sample_rate != self.model_rate
+        self.model_bins = model.n_bins
+        self._to_model_level = self.model_rate / self.sample_rate
+        self.high_band_rule = high_band or HighBandRule()
+        self.high_band: HighBand | None = None
+        if self.fullband:
+            self.high_band = HighBand(
+                self.high_band_rule,
+                self.model_bins,
+                self.n_bins,
+                self.sample_rate / self.frame_length,
+                self.hop / self.sample_rate,
+            )
+        self._model_state_size = model.state_size
+        # window plus lookahead, in samples at this rate (model.latency_samples at its own)
+        self.latency_samples = self.win + self.lookahead_frames * self.hop
         self.latency_ms = 1000.0 * self.latency_samples / self.sample_rate
         # Output samples a stream withholds at its start: the pre-history half frame plus
         # one hop per lookahead frame (those steps only fill the spectrum delay line).
         self.output_delay = self.hop * (self.lookahead_frames + 1)
+        self._views: dict[int, Enhancer] = {self.sample_rate: self}
+        self._base: Enhancer = self
         # The same frame step with a fraction of the torch path's per-call overhead (NumPy
         # arrays in and out; step_streams takes either); where it does not apply (None),
         # process_frames below runs.
-        self.fast_step = FastStep.build(self.model, precision) if fast else None
-        if self.fast_step is not None and not FastStep.build(self.model).agrees_with(self):
+        self.fast = fast
+        self.fast_step = FastStep.build(self, precision) if fast else None
+        if self.fast_step is not None and not FastStep.build(self).agrees_with(self):
             self.fast_step = None  # it does not reproduce process_frames below: keep torch
         # int8 lives in the fast step only; where that does not apply, torch runs in float32
         self.precision = precision if self.fast_step is not None else "float32"
         if self.fast_step is not None:
             self.process_frames = self.fast_step.process_frames
 
+    # ------------------------------------------------------------------ rates
+    def supports_rate(self, sample_rate: int) -> bool:
+        """Whether ``at_rate(sample_rate)`` exists: the model's rate, or a higher one at which
+        every window is a whole number of samples (48, 44.1, 32, 24 kHz; not 22.05 kHz)."""
+        try:
+            self.model.features.at_rate(sample_rate)
+        except ValueError:
+            return False
+        return True
+
+    def processing_rate(self, sample_rate: int) -> int:
+        """The rate a signal at ``sample_rate`` is enhanced at: itself where supported (full
+        band); below the model's rate, the model's (the signal is resampled up and back);
+        otherwise the lowest supported multiple of it (22.05 -> 44.1 kHz), else 48 kHz."""
+        if sample_rate <= self.model_rate:
+            return self.model_rate
+        for factor in (1, 2, 3, 4):
+            if sample_rate * factor <= 192000 and self.supports_rate(sample_rate * factor):
+                return sample_rate * factor
+        return 48000
+
+    def at_rate(self, sample_rate: int) -> Enhancer:
+        """The view of this model at ``sample_rate`` (shared: one per rate; raises
+        ``ValueError`` where ``supports_rate`` is false). Streams at one rate share it, so
+        ``step_streams`` batches them."""
+        base = self._base
+        view = base._views.get(sample_rate)
+        if view is None:
+            view = Enhancer(
+                base.model, base.name, sample_rate, base.high_band_rule, base.fast, base.precision
+            )
+            view._base = base
+            base._views[sample_rate] = view
+        return view
+
+    def _model_input(self, spectra: torch.Tensor) -> torch.Tensor:
+        """The part of native spectra the model reads, at its own level (identity at its rate)."""
+        if not self.fullband:
+            return spectra
+        return spectra[..., : self.model_bins] * self._to_model_level
+
+    def _split_state(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not self.fullband:
+            return state, None
+        return state[:, : self._model_state_size], state[:, self._model_state_size :]
+
+    def _add_high_band(
+        self,
+        enhanced: torch.Tensor,
+        current: torch.Tensor,
+        gains: torch.Tensor,
+        state: torch.Tensor,
+        min_gain: torch.Tensor | float,
+        run: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's enhanced bins plus the high band of ``current`` under its gains.
+
+        ``enhanced`` ``[..., model_bins]``, ``current`` ``[..., n_bins]`` (the same frames,
+        unenhanced), ``gains`` ``[..., model_bins]`` the model's; ``[B, F]`` for one step or
+        ``[B, T, F]`` with ``run``. ``min_gain`` a float or ``[B, 1]``.
+        """
+        assert self.high_band is not None
+        high = current[..., self.model_bins :]
+        step = self.high_band.run if run else self.high_band.step
+        high_gains, state = step(high, gains.float(), state)
+        if self.post_filter_beta > 0:
+            high_gains = high_gains * post_filter_factor(high_gains, self.post_filter_beta)
+        if isinstance(min_gain, torch.Tensor):
+            floor = min_gain.reshape(-1, *([1] * (high_gains.ndim - 1)))
+            high_gains = torch.maximum(high_gains, floor)
+        elif min_gain > 0:
+            high_gains = torch.clamp(high_gains, min=min_gain)
+        return torch.cat([enhanced, high * high_gains], dim=-1), state
+
     # ------------------------------------------------------------------ batched frame step
     def initial_state(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        """Model state ``[B, S]`` and spectrum queue ``[B, H + L, F]`` (complex) of new streams."""
+        """State ``[B, S]`` and spectrum queue ``[B, H + L, F]`` (complex) of new streams. At a
+        full-band rate the state row is the model's, then the high band's."""
         spec_queue = torch.zeros(batch_size, self.queue_frames, self.n_bins, dtype=torch.complex64)
-        return self.model.initial_state(batch_size), spec_queue
+        state = self.model.initial_state(batch_size)
+        if self.high_band is not None:
+            state = torch.cat([state, self.high_band.initial_state(batch_size)], dim=1)
+        return state, spec_queue
 
     @torch.inference_mode()
     def process_frames(
@@ -127,8 +247,10 @@ class Enhancer:
             ``[B, win]`` windowed output frames to overlap-add, new model state, new queue.
         """
         spectrum = analysis(frames, self.analysis_window)
+        model_state, high_state = self._split_state(model_state)
         if self._gains_only:
-            return self._process_gains_only(spectrum, model_state, spec_queue, min_gain)
+            return self._process_gains_only(spectrum, model_state, high_state, spec_queue, min_gain)
+        floor = min_gain
         if self.queue_frames:
             queued = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)  # [B, H + L + 1, F]
             spec_queue = queued[:, 1:]
@@ -136,33 +258,51 @@ class Enhancer:
             queued = spectrum.unsqueeze(1)
         # the model reads the newest frame (and the H before it), and its output enhances
         # the frame L steps older (with the H before that)
-        inputs = self.model.input_features(queued[:, self.lookahead_frames :])[:, 0]
+        inputs = self.model.input_features(self._model_input(queued[:, self.lookahead_frames :]))[:, 0]
         output, model_state = self.model.step(inputs, model_state)
         if isinstance(min_gain, torch.Tensor):
             min_gain = min_gain.unsqueeze(-1)  # [B, 1, 1] for [B, T, F]
         spectra = queued[:, : self.filter_history_frames + 1]
-        enhanced = self.model.apply_output(spectra, output.unsqueeze(1), min_gain, self.post_filter_beta)[
-            :, 0
-        ]
-        return synthesis(enhanced, self.synthesis_window), model_state, spec_queue
+        enhanced = self.model.apply_output(
+            spectra[..., : self.model_bins], output.unsqueeze(1), min_gain, self.post_filter_beta
+        )[:, 0]
+        if high_state is not None:
+            current = spectra[:, -1]
+            enhanced, high_state = self._add_high_band(
+                enhanced, current, output[:, : self.model_bins], high_state, floor
+            )
+            if high_state.shape[1]:  # the shipped rule keeps no state
+                model_state = torch.cat([model_state, high_state], dim=1)
+        return synthesis(enhanced, self.synthesis_window, self.frame_length), model_state, spec_queue
 
     def _process_gains_only(
         self,
         spectrum: torch.Tensor,
         model_state: torch.Tensor,
+        high_state: torch.Tensor | None,
         spec_queue: torch.Tensor,
         min_gain: torch.Tensor | float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``process_frames`` for a model that reads log power and emits only gains: the
         same numbers with fewer tensor views, since this runs every 10 ms for every stream."""
-        gains, model_state = self.model.step(log_power(spectrum, self.features), model_state)
+        gains, model_state = self.model.step(
+            log_power(self._model_input(spectrum), self.model.features), model_state
+        )
         if self.lookahead_frames:
             spec_queue = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)
             spectrum, spec_queue = spec_queue[:, 0], spec_queue[:, 1:]
         # post-filter, floor and multiply: the model's own output step, which is elementwise
         # for a model without a deep filter, so [B, F] spectra and gains need no time axis
-        enhanced = self.model.apply_output(spectrum, gains, min_gain, self.post_filter_beta)
-        return synthesis(enhanced, self.synthesis_window), model_state, spec_queue
+        if high_state is None:
+            enhanced = self.model.apply_output(spectrum, gains, min_gain, self.post_filter_beta)
+            return synthesis(enhanced, self.synthesis_window), model_state, spec_queue
+        enhanced = self.model.apply_output(
+            spectrum[:, : self.model_bins], gains, min_gain, self.post_filter_beta
+        )
+        enhanced, high_state = self._add_high_band(enhanced, spectrum, gains, high_state, min_gain)
+        if high_state.shape[1]:  # the shipped rule keeps no state
+            model_state = torch.cat([model_state, high_state], dim=1)
+        return synthesis(enhanced, self.synthesis_window, self.frame_length), model_state, spec_queue
 
     # ------------------------------------------------------------------ offline path
     def total_frames(self, n_samples: int) -> int:
@@ -191,7 +331,7 @@ class Enhancer:
         frames = frame_signal(torch.from_numpy(padded).unsqueeze(0), self.features)  # [1, T, frame]
         spectrum = analysis(frames, self.analysis_window)  # [1, T, F]
         spectrum = self.model.with_filter_history(spectrum)  # [1, H + T, F]
-        features = self.model.input_features(spectrum)
+        features = self.model.input_features(self._model_input(spectrum))
         state = self.model.initial_state(1)
         output_blocks = []
         for start in range(0, n_frames, _OFFLINE_BLOCK_FRAMES):
@@ -199,9 +339,20 @@ class Enhancer:
             output_blocks.append(output)
         output = torch.cat(output_blocks, dim=1)[:, self.lookahead_frames :]  # frame j's at index j
         spectrum = spectrum[:, : self.filter_history_frames + n_frames - self.lookahead_frames]
+        min_gain = min_gain_from_db(attenuation_limit_db)
         enhanced = self.model.apply_output(
-            spectrum, output, min_gain_from_db(attenuation_limit_db), self.post_filter_beta
+            spectrum[..., : self.model_bins], output, min_gain, self.post_filter_beta
         )
-        out = overlap_add(synthesis(enhanced, self.synthesis_window), self.hop)[0]
+        if self.high_band is not None:
+            current = spectrum[:, self.filter_history_frames :]
+            enhanced, _ = self._add_high_band(
+                enhanced,
+                current,
+                output[..., : self.model_bins],
+                self.high_band.initial_state(1),
+                min_gain,
+                run=True,
+            )
+        out = overlap_add(synthesis(enhanced, self.synthesis_window, self.frame_length), self.hop)[0]
         # out[0] is input sample -hop (the first frame starts half a window before the signal).
         return out[self.hop : self.hop + n_samples].numpy().copy()

@@ -334,13 +334,19 @@ class FastStep:
     both), so gathering and scattering the rows of a batch costs NumPy slicing, not torch views.
     """
 
-    def __init__(self, model: GainModel, kernel: _RecurrentKernel | _SplicedKernel) -> None:
-        features = model.features
+    def __init__(
+        self, model: GainModel, kernel: _RecurrentKernel | _SplicedKernel, enhancer=None
+    ) -> None:
+        # an Enhancer at a full-band rate brings its own windows; the model reads its bins
+        features = enhancer.features if enhancer is not None else model.features
         self.kernel = kernel
-        self.n_bins = model.n_bins
+        self.n_bins = model.n_bins  # the model's bins (all of them at its own rate)
         self.frame_length = features.frame_length
         self.win = features.win_length
-        self.log_floor = features.log_floor
+        self.log_floor = model.features.log_floor
+        self.fullband = enhancer is not None and enhancer.fullband
+        self.to_model_level = np.float32(enhancer._to_model_level if self.fullband else 1.0)
+        self.high_band = enhancer.high_band if self.fullband else None
         self.lookahead = model.lookahead_frames
         self.history = model.filter_history_frames
         self.post_filter_beta = float(model.post_filter_beta)
@@ -355,23 +361,29 @@ class FastStep:
             self.phase_bins = model.filter_bins if model.phase_features else 0
 
     @classmethod
-    def build(cls, model: GainModel, precision: str = "float32") -> FastStep | None:
-        """The fast step for ``model``, or None where it does not apply (torch path then).
+    def build(cls, model_or_enhancer, precision: str = "float32") -> FastStep | None:
+        """The fast step for a model at its own rate, or for an ``Enhancer`` (any of its
+        rates, full band included); None where it does not apply (torch path then): a model
+        this module does not know, or a high-band rule that keeps state.
 
         ``precision="int8"``: int8 weights and dynamically quantised activations in every
         matrix product (``_Int8Dense``); not the float model's numbers."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        enhancer = None if isinstance(model_or_enhancer, GainModel) else model_or_enhancer
+        model = model_or_enhancer if enhancer is None else enhancer.model
         if model.training or not _plain_float(model):
             return None
+        if enhancer is not None and enhancer.high_band is not None and enhancer.high_band.state_size:
+            return None  # only the stateless high-band rule (the shipped one) is mirrored here
         if type(model) is RecurrentDenoiser and model.arch.cell in ("gru", "lstm", "rnn"):
-            return cls(model, _RecurrentKernel(model, precision))
+            return cls(model, _RecurrentKernel(model, precision), enhancer)
         if type(model) is SplicedDNN:
-            return cls(model, _SplicedKernel(model, precision))
+            return cls(model, _SplicedKernel(model, precision), enhancer)
         return None
 
     def agrees_with(self, enhancer, frames: int = 4, tolerance: float = 1e-4) -> bool:
-        """Step ``frames`` random frames of two streams (one with a gain floor) through this
+        """Step ``frames`` random frames of three streams (no limit, 12 dB, 0 dB) through this
         step and through ``enhancer``'s own torch ``process_frames``; True if every output,
         state and queue agree within ``tolerance`` of their scale.
 
@@ -380,11 +392,11 @@ class FastStep:
         warning) instead of streaming different numbers. Float32 steps only."""
         reference = type(enhancer).process_frames
         rng = np.random.default_rng(0)
-        state_t, queue_t = enhancer.initial_state(2)
+        state_t, queue_t = enhancer.initial_state(3)
         state_f, queue_f = state_t.numpy().copy(), queue_t.numpy().copy()
-        floor = np.array([[0.0], [0.25]], dtype=np.float32)
+        floor = np.array([[0.0], [0.25], [1.0]], dtype=np.float32)  # none, 12 dB, 0 dB
         for _ in range(frames):
-            x = (0.1 * rng.standard_normal((2, self.frame_length))).astype(np.float32)
+            x = (0.1 * rng.standard_normal((3, self.frame_length))).astype(np.float32)
             out_t, state_t, queue_t = reference(
                 enhancer, torch.from_numpy(x), state_t, queue_t, torch.from_numpy(floor)
             )
@@ -418,7 +430,12 @@ class FastStep:
 
     def features(self, spectrum: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         """Model input ``[B, input_size]`` for the newest spectrum ``[B, F]`` (and, with phase
-        features, the one before it)."""
+        features, the one before it). At a full-band rate the model reads its own bins,
+        scaled to its own level (``Enhancer._model_input``)."""
+        if self.fullband:
+            spectrum = spectrum[:, : self.n_bins] * self.to_model_level
+            if previous is not None:
+                previous = previous[:, : self.n_bins] * self.to_model_level
         power = np.square(spectrum.real)
         power += np.square(spectrum.imag)
         power += self.log_floor
@@ -455,8 +472,27 @@ class FastStep:
         output, state = self.kernel.step(self.features(spectrum, previous), np.asarray(model_state))
         if isinstance(min_gain, torch.Tensor):
             min_gain = min_gain.numpy()
-        enhanced = self._apply(target, queued, output, min_gain)
+        if self.fullband:
+            low = self._apply(target[:, : self.n_bins], queued, output, min_gain)
+            enhanced = np.concatenate([low, self._high_band(target, output, min_gain)], axis=1)
+        else:
+            enhanced = self._apply(target, queued, output, min_gain)
         return self._irfft(enhanced), state, new_queue
+
+    def _high_band(self, target: np.ndarray, output: np.ndarray, min_gain: np.ndarray | float) -> np.ndarray:
+        """The bins above the model's band under the stateless high-band rule
+        (``HighBand.step`` with ``kind="ref"``, then ``Enhancer._add_high_band``)."""
+        band = self.high_band
+        gains = output[:, self.kernel.filter_size : self.kernel.filter_size + self.n_bins]
+        ref = gains[:, band.ref].mean(axis=1, keepdims=True, dtype=np.float32)  # [B, 1]
+        if band.rule.exponent != 1.0:
+            ref = np.power(ref, np.float32(band.rule.exponent))
+        high_gains = np.maximum(ref, np.float32(band.rule.floor))
+        if self.post_filter_beta > 0:
+            high_gains = high_gains * _post_filter_factor(high_gains, self.post_filter_beta)
+        if not (isinstance(min_gain, float) and min_gain <= 0):
+            high_gains = np.maximum(high_gains, min_gain)
+        return target[:, self.n_bins :] * high_gains
 
     def _apply(
         self, target: np.ndarray, queued: np.ndarray | None, output: np.ndarray, min_gain: np.ndarray | float
@@ -485,10 +521,13 @@ class FastStep:
             enhanced *= _post_filter_factor(effective, beta)
         if not floored:
             return enhanced
-        # the attenuation limit as a floor on each bin's magnitude (RecurrentDenoiser.apply_output)
+        # the attenuation limit as a floor on each bin's magnitude (RecurrentDenoiser.apply_output);
+        # at a 0 dB limit the input itself, phase included
         magnitude = np.abs(enhanced)
         floor = np.abs(target) * min_gain
         lifted = np.where(
             magnitude > 1e-12, enhanced * (floor / np.maximum(magnitude, 1e-12)), target * min_gain
         )
-        return np.where(magnitude < floor, lifted, enhanced).astype(np.complex64, copy=False)
+        limited = np.where(magnitude < floor, lifted, enhanced)
+        limited = np.where(np.asarray(min_gain) >= 1, target, limited)
+        return limited.astype(np.complex64, copy=False)

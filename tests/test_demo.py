@@ -30,7 +30,7 @@ from hush.models import save_weights
 from hush.streaming import Enhancer
 from hush.streaming.audio_io import enhance_signal
 
-RATES = [16000, 48000, 44100]
+RATES = [16000, 48000, 44100, 22050]
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,10 @@ def test_played_audio_is_the_offline_enhancement_delayed(enhancer, rate):
     d = loop.delay
     assert np.all(played[:d] == 0)  # the loop's fixed delay: silence before the first sample
     np.testing.assert_allclose(played[d:], expected[: x.size - d], atol=1e-5)
-    # The engine alone adds one hop at 16 kHz; the resamplers add their lag at other rates.
-    if rate == 16000:
-        assert d == enhancer.hop
+    # The engine alone adds one hop at 16 kHz and at the full-band rates it runs natively
+    # (44.1, 48 kHz); the resamplers add their lag at other rates.
+    if enhancer.processing_rate(rate) == rate:
+        assert d == enhancer.at_rate(rate).hop == rate // 100
     else:
         # soxr HQ streams emit in bursts: up to ~70 ms at 48 kHz, ~120 ms at 44.1 kHz (measured).
         assert enhancer.hop * rate / 16000 < d < 0.15 * rate

@@ -260,3 +260,64 @@ def test_several_pairs_sets_in_one_run_with_noise_types(pairs_dir, weights_dir, 
     text = out_md.read_text()
     assert f"### {typed}" in text and "by noise type" in text and "siren (n=2)" in text
     assert "PESQ-wb by noise type" in result.output
+
+
+# --- 48 kHz pairs: full band and the high-band distance ----------------------------------
+
+
+def test_high_band_distance():
+    from hush.evaluation.metrics import lsd_high_band
+
+    rate = 48000
+    rng = np.random.default_rng(0)
+    clean = (0.1 * rng.standard_normal(rate)).astype(np.float32)
+    assert lsd_high_band(clean, clean, rate) == 0.0
+    # a gain of 0.5 everywhere is 6.02 dB in every bin of every frame
+    assert lsd_high_band(clean, 0.5 * clean, rate) == pytest.approx(6.02, abs=0.01)
+    # the band held nothing at all: every bin sits at the -100 dB floor
+    lowpassed = np.fft.irfft(np.fft.rfft(clean) * (np.fft.rfftfreq(rate, 1 / rate) < 7000), n=rate)
+    assert lsd_high_band(clean, lowpassed.astype(np.float32), rate) > 60
+    assert math.isnan(lsd_high_band(clean[:8000], clean[:8000], 16000))  # no band above 8 kHz
+
+
+def test_eval_at_48_khz_runs_full_band_and_scores_the_high_band(weights_dir, tmp_path):
+    from hush.models import load_weights
+    from hush.streaming import Enhancer
+    from hush.streaming.audio_io import resample
+
+    rate = 48000
+    folder = tmp_path / "pairs48"
+    for sub in ("clean", "noisy"):
+        (folder / sub).mkdir(parents=True)
+    for i, snr in enumerate((2.5,)):
+        clean = resample(voiced(2.0, seed=i), RATE, rate)
+        sf.write(folder / "clean" / f"s{i}.wav", clean, rate, subtype="FLOAT")
+        sf.write(folder / "noisy" / f"s{i}.wav", add_noise(clean, snr, seed=20 + i), rate, subtype="FLOAT")
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    result = _eval(
+        "--pairs", folder, "--weights", weights_dir / "tiny-gru.json",
+        "--json", out_json, "--markdown", out_md, "--workers", "1", "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out_json.read_text())
+    assert all(math.isfinite(data["systems"][s]["lsd_hb"]) for s in ("noisy", "tiny-gru"))
+    assert "HB LSD 8-20 kHz" in out_md.read_text()
+    # the hush system is the model's full-band 48 kHz view, scored after resampling to 16 kHz
+    model, meta = load_weights(weights_dir / "tiny-gru.json")
+    clean, _ = sf.read(folder / "clean" / "s0.wav", dtype="float32")
+    noisy, _ = sf.read(folder / "noisy" / "s0.wav", dtype="float32")
+    enhanced = Enhancer(model, meta.name).at_rate(rate).enhance(noisy)
+    expected = pesq_wb(resample(clean, rate, RATE), resample(enhanced, rate, RATE))
+    first = next(r for r in data["per_file"] if r["name"] == "s0.wav")
+    assert first["sample_rate"] == rate
+    assert first["scores"]["tiny-gru"]["pesq"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_16_khz_results_have_no_high_band_column(pairs_dir, weights_dir, tmp_path):
+    out_md = tmp_path / "r.md"
+    result = _eval(
+        "--pairs", pairs_dir, "--weights", weights_dir / "tiny-gru.json", "--limit", "1",
+        "--markdown", out_md, "--workers", "1", "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "HB LSD" not in out_md.read_text() and "| noisy input |" in out_md.read_text()
