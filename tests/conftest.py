@@ -87,6 +87,22 @@ def weights_dir(tmp_path: Path) -> Path:
     return folder
 
 
+def stream_in_chunks(enhancer, signal: np.ndarray, sizes: list[int]):
+    """Feed ``signal`` to a new ``Stream`` in chunks of ``sizes`` (cycled), then flush;
+    returns the concatenated output and the stream."""
+    from hush.streaming import Stream
+
+    stream = Stream(enhancer)
+    out, pos, i = [], 0, 0
+    while pos < signal.shape[0]:
+        size = sizes[i % len(sizes)]
+        out.append(stream.feed(signal[pos : pos + size]))
+        pos += size
+        i += 1
+    out.append(stream.flush())
+    return np.concatenate(out), stream
+
+
 def stream_batched(streams: list, signals: list[np.ndarray], seed: int, max_chunk: int) -> list[np.ndarray]:
     """Push each signal into its stream in random chunks of 0..max_chunk-1 samples, step all
     the streams together with ``step_streams`` after every round, and flush at the end.

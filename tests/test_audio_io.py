@@ -1,3 +1,5 @@
+"""Reading, writing and resampling audio; enhancing signals at any rate and channel count."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings

@@ -1,3 +1,5 @@
+"""``hush enhance``: files and folders in, enhanced files out, failures reported."""
+
 import json
 
 import numpy as np

@@ -1,3 +1,5 @@
+"""STFT analysis and synthesis, windows, log power and the running-mean normalisation."""
+
 import numpy as np
 import pytest
 import torch

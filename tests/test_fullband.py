@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from service_util import make_settings, running_app, stream_through
 
-from conftest import speech_like, stream_batched, tiny_model
+from conftest import speech_like, stream_batched, stream_in_chunks, tiny_model
 from hush.evaluation.metrics import lsd_high_band
 from hush.models import ModelRegistry
 from hush.streaming import Enhancer, Stream
@@ -181,15 +181,7 @@ OFFLINE = {kind: e.enhance(SIGNALS[e.sample_rate]) for kind, e in FULLBAND.items
 def test_fullband_streaming_equals_offline_for_any_chunking(kind, sizes):
     enhancer = FULLBAND[kind]
     signal = SIGNALS[enhancer.sample_rate]
-    stream = Stream(enhancer)
-    out, pos, i = [], 0, 0
-    while pos < signal.shape[0]:
-        size = sizes[i % len(sizes)]
-        out.append(stream.feed(signal[pos : pos + size]))
-        pos += size
-        i += 1
-    out.append(stream.flush())
-    streamed = np.concatenate(out)
+    streamed, stream = stream_in_chunks(enhancer, signal, sizes)
     assert streamed.shape == signal.shape
     assert np.abs(streamed - OFFLINE[kind]).max() <= 1e-5
     assert stream.samples_out == stream.samples_in == signal.shape[0]

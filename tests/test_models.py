@@ -1,3 +1,5 @@
+"""The networks: the step API equals the sequence API, shapes, state and cost figures."""
+
 import math
 
 import pytest

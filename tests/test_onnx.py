@@ -1,3 +1,5 @@
+"""ONNX export: the exported graph gives the torch model's outputs."""
+
 import pytest
 
 from conftest import TINY_ARCHS, tiny_model

@@ -1,9 +1,11 @@
+"""Streaming equals offline enhancement for any chunking; batched streams equal single ones."""
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY_ARCHS, speech_like, stream_batched, tiny_model
+from conftest import TINY_ARCHS, speech_like, stream_batched, stream_in_chunks, tiny_model
 from hush.streaming import Enhancer, Stream, StreamFinishedError
 
 ENHANCERS = {kind: Enhancer(tiny_model(kind), kind) for kind in TINY_ARCHS}
@@ -21,18 +23,6 @@ SIGNAL = speech_like(1.3, seed=3)
 OFFLINE = {kind: e.enhance(SIGNAL) for kind, e in ENHANCERS.items()}
 
 
-def _stream_in_chunks(enhancer, signal, sizes):
-    stream = Stream(enhancer)
-    out, pos, i = [], 0, 0
-    while pos < signal.shape[0]:
-        size = sizes[i % len(sizes)]
-        out.append(stream.feed(signal[pos : pos + size]))
-        pos += size
-        i += 1
-    out.append(stream.flush())
-    return np.concatenate(out), stream
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(list(ENHANCERS)),
@@ -43,7 +33,7 @@ def _stream_in_chunks(enhancer, signal, sizes):
     ).filter(lambda s: sum(s) > 0),
 )
 def test_streaming_equals_offline_for_any_chunking(kind, sizes):
-    streamed, stream = _stream_in_chunks(ENHANCERS[kind], SIGNAL, sizes)
+    streamed, stream = stream_in_chunks(ENHANCERS[kind], SIGNAL, sizes)
     assert streamed.shape == SIGNAL.shape
     assert np.abs(streamed - OFFLINE[kind]).max() <= 1e-5
     assert stream.samples_out == stream.samples_in == SIGNAL.shape[0]
@@ -54,7 +44,7 @@ def test_streaming_equals_offline_for_any_chunking(kind, sizes):
 def test_any_length_comes_back_whole(length, chunk):
     enhancer = ENHANCERS["dnn-lookahead"]
     signal = speech_like(length / 16000 + 0.01, seed=length)[:length]
-    streamed, _ = _stream_in_chunks(enhancer, signal, [chunk])
+    streamed, _ = stream_in_chunks(enhancer, signal, [chunk])
     offline = enhancer.enhance(signal)
     assert streamed.shape == offline.shape == (length,)
     assert np.abs(streamed - offline).max() <= 1e-5
@@ -68,7 +58,7 @@ def test_output_is_time_aligned_with_input():
     with torch.no_grad():
         model.output_layer.bias.fill_(60.0)  # sigmoid -> 1.0
     enhancer = Enhancer(model)
-    out, _ = _stream_in_chunks(enhancer, SIGNAL, [123])
+    out, _ = stream_in_chunks(enhancer, SIGNAL, [123])
     assert np.abs(out - SIGNAL).max() < 1e-5
     assert np.abs(enhancer.enhance(SIGNAL) - SIGNAL).max() < 1e-5
 

@@ -1,3 +1,5 @@
+"""Weight files: save, load, validate, and the settings they carry."""
+
 import json
 
 import pytest
