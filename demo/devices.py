@@ -122,10 +122,10 @@ def output_channels(device: Device) -> int:
 
 
 def choose_sample_rate(sd: ModuleType, device_in: Device, device_out: Device, requested: int | None) -> int:
-    """The duplex stream's rate: ``requested`` if given, else 16 kHz if both devices take it
-    (no resampling: the loop then adds only the engine's latency), else the input device's
-    default rate. Raises ``DemoError`` if the requested rate is refused."""
-    candidates = [requested] if requested else [16000, int(device_in.default_samplerate)]
+    """The duplex stream's rate: ``requested`` if given, else 48 kHz if both devices take it
+    (full band, run natively: the loop adds only the engine's latency), else the input
+    device's default rate, else 16 kHz. Raises ``DemoError`` if none is accepted."""
+    candidates = [requested] if requested else [48000, int(device_in.default_samplerate), 16000]
     problems = []
     for rate in candidates:
         try:

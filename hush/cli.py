@@ -594,7 +594,9 @@ def demo(
     ] = None,
     rate: Annotated[
         int | None,
-        typer.Option("--rate", help="Device sample rate in Hz (default: 16000 if the devices take it)."),
+        typer.Option(
+            "--rate", help="Device sample rate in Hz (default: 48000, full band, if the devices take it)."
+        ),
     ] = None,
     attenuation_limit: Annotated[
         float | None, typer.Option("--attenuation-limit", help="Cap noise attenuation at this many dB.")

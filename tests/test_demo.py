@@ -310,9 +310,11 @@ def test_device_selection_and_rates():
         with pytest.raises(DemoError, match=words) as err:
             resolve_device(sd, devices, spec, kind)
         assert "--list-devices" in str(err.value)
-    assert choose_sample_rate(sd, devices[0], devices[1], None) == 16000
+    assert choose_sample_rate(sd, devices[0], devices[1], None) == 48000  # full band first
     sd.rates = (44100,)
-    assert choose_sample_rate(sd, devices[2], devices[2], None) == 44100
+    assert choose_sample_rate(sd, devices[2], devices[2], None) == 44100  # the device's own
+    sd.rates = (16000,)
+    assert choose_sample_rate(sd, devices[2], devices[2], None) == 16000
     with pytest.raises(DemoError, match="none of the sample rates"):
         choose_sample_rate(sd, devices[0], devices[1], 22050)
 

@@ -117,7 +117,8 @@ async function startLive() {
   const session = new LiveSession({
     model: ui.model.value || null,
     apiKey: apiKey(),
-    sampleRate: new URLSearchParams(location.search).get("rate") || 16000,
+    // the device's own rate by default: at 44.1/48 kHz the service runs full band natively
+    sampleRate: new URLSearchParams(location.search).get("rate") || "native",
     enhanced: playbackMode() === "enhanced",
     attenuationLimitDb: attenuationLimit(),
     handlers: {
@@ -133,8 +134,9 @@ async function startLive() {
   app.live = session;
   try {
     const ready = await session.start();
-    rawSpec = new ScrollingSpectrogram(ui.specRaw, session.rate);
-    enhSpec = new ScrollingSpectrogram(ui.specEnh, session.rate);
+    const shown = { maxHz: Math.min(session.rate / 2, 20000) }; // the whole band the stream carries
+    rawSpec = new ScrollingSpectrogram(ui.specRaw, session.rate, shown);
+    enhSpec = new ScrollingSpectrogram(ui.specEnh, session.rate, shown);
     ui.algo.textContent = `${ready.latency_ms.toFixed(0)} ms (${ready.model || "default"})`;
     ui.downloadLive.disabled = false;
     setLiveState("streaming");

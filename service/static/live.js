@@ -146,11 +146,10 @@ export class LiveSession {
     }
   }
 
-  // The AudioContext runs at `sampleRate` (default 16 kHz, the model's own rate): the
-  // browser's low-latency resampler then replaces the server's, which emits in bursts of
-  // tens of milliseconds at 44.1/48 kHz, and raw and enhanced play with the same 8 kHz
-  // bandwidth, so the A/B comparison hears the noise removal, not a bandwidth change.
-  // "native" keeps the device's rate (clamped to the 8..48 kHz the service accepts).
+  // The AudioContext runs at `sampleRate`: "native" (the page's default) keeps the device's
+  // rate, clamped to the 8..48 kHz the service accepts; at 44.1/48 kHz the service enhances
+  // the whole band natively, with no resampler on either side and the same 20 ms latency.
+  // A number (`/?rate=16000`) asks the browser to resample to it instead.
   openContext() {
     const options = { latencyHint: "interactive" };
     if (this.sampleRate !== "native") options.sampleRate = Number(this.sampleRate);
