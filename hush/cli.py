@@ -564,11 +564,13 @@ def compare(
         _err(f"cannot compare: {err}")
         raise typer.Exit(2) from None
     title = f"{system_a} ({result_a}) - {system_b} ({result_b}), paired over files"
-    table = Table("set", "files", *METRICS, title=title)
+    # a metric no set scored (the high-band distance of 16 kHz pairs) would be a column of NaN
+    shown = [m for m in METRICS if any(diffs[m]["n"] for diffs in result.values())]
+    table = Table("set", "files", *shown, title=title)
     for name, diffs in result.items():
-        cells = [f"{diffs[m]['mean']:+.3f} ± {diffs[m]['ci95_half']:.3f}" for m in METRICS]
-        table.add_row(name or "(one set)", str(diffs["files"]), *cells)
-    Console().print(table)
+        cells = [f"{diffs[m]['mean']:+.3f} ± {diffs[m]['ci95_half']:.3f}" for m in shown]
+        table.add_row(Path(name).name or "(one set)", str(diffs["files"]), *cells)
+    Console(width=max(100, 24 + 18 * len(shown))).print(table)
     if json_path:
         payload = {"a": [str(result_a), system_a], "b": [str(result_b), system_b], "sets": result}
         json_path.write_text(json.dumps(json_safe(payload), indent=1) + "\n")

@@ -59,3 +59,15 @@ def test_cli_prints_and_writes_the_differences(tmp_path):
     assert written["sets"][""]["stoi"]["mean"] == pytest.approx(0.1)
     bad = CliRunner().invoke(app, ["compare", str(tmp_path / "a.json"), str(tmp_path / "missing.json")])
     assert bad.exit_code == 2
+
+
+def test_cli_leaves_out_metrics_no_file_has(tmp_path):
+    result = _result({"gru": 0.1})
+    for row in result["per_file"]:
+        row["scores"]["gru"]["lsd_hb"] = None  # 16 kHz pairs: no high band to score
+    (tmp_path / "a.json").write_text(json.dumps({"sets": {"out/val/in_domain": result}}))
+    a = str(tmp_path / "a.json")
+    run = CliRunner().invoke(app, ["compare", a, a])
+    assert run.exit_code == 0, run.output
+    assert "lsd_hb" not in run.output and "nan" not in run.output
+    assert "in_domain" in run.output and "+0.000" in run.output
