@@ -60,6 +60,4 @@ def compare_files(path_a: Path, system_a: str, path_b: Path, system_b: str) -> d
     common = [name for name in sets_a if name in sets_b]
     if not common:
         raise ValueError(f"{path_a} and {path_b} share no set of pairs")
-    return {
-        name: paired_differences(sets_a[name], system_a, sets_b[name], system_b) for name in common
-    }
+    return {name: paired_differences(sets_a[name], system_a, sets_b[name], system_b) for name in common}

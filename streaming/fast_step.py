@@ -334,9 +334,7 @@ class FastStep:
     both), so gathering and scattering the rows of a batch costs NumPy slicing, not torch views.
     """
 
-    def __init__(
-        self, model: GainModel, kernel: _RecurrentKernel | _SplicedKernel, enhancer=None
-    ) -> None:
+    def __init__(self, model: GainModel, kernel: _RecurrentKernel | _SplicedKernel, enhancer=None) -> None:
         # an Enhancer at a full-band rate brings its own windows; the model reads its bins
         features = enhancer.features if enhancer is not None else model.features
         self.kernel = kernel
