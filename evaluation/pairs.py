@@ -55,37 +55,37 @@ def select(pairs: list[Pair], limit: int | None = None, every: int | None = None
     return pairs
 
 
-def _mono16k(path: Path) -> np.ndarray:
-    audio, info = read_audio(path)
-    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
-    return resample(np.ascontiguousarray(mono, dtype=np.float32), info.sample_rate, SAMPLE_RATE)
-
-
 def _mono(path: Path) -> tuple[np.ndarray, int]:
     audio, info = read_audio(path)
     mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     return np.ascontiguousarray(mono, dtype=np.float32), info.sample_rate
 
 
+def _cut(clean: np.ndarray, noisy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = min(clean.shape[0], noisy.shape[0])
+    return fit_length(clean, n), fit_length(noisy, n)
+
+
 def read_pair_native(pair: Pair) -> tuple[np.ndarray, np.ndarray, int]:
     """``(clean, noisy, rate)``: mono ``[S]`` float32 at the pair's own rate, cut to the
     shorter of the two (the noisy file is resampled to the clean one's rate if they differ)."""
-    clean, rate = _mono(pair.clean)
-    noisy, noisy_rate = _mono(pair.noisy)
-    noisy = resample(noisy, noisy_rate, rate)
-    n = min(clean.shape[0], noisy.shape[0])
-    return fit_length(clean, n), fit_length(noisy, n), rate
+    (clean, rate), (noisy, noisy_rate) = _mono(pair.clean), _mono(pair.noisy)
+    return (*_cut(clean, resample(noisy, noisy_rate, rate)), rate)
 
 
-def read_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
-    """``(clean, noisy)``: mono ``[S]`` float32 at 16 kHz, cut to the shorter of the two.
+def read_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(clean, noisy, rate)``: mono ``[S]`` float32 at the rate the pair is scored at, cut
+    to the shorter of the two; each file is read once.
 
-    The metrics are defined at 16 kHz (PESQ-wb, DNSMOS), so pairs at other rates are
-    resampled with soxr; multichannel files are down-mixed.
+    Pairs at 16 kHz or below are resampled to 16 kHz (soxr), where the metrics are defined
+    (PESQ-wb, DNSMOS); pairs above it stay at the clean file's rate (``read_pair_native``),
+    for the full-band systems and the high-band distance. Multichannel files are down-mixed.
     """
-    clean, noisy = _mono16k(pair.clean), _mono16k(pair.noisy)
-    n = min(clean.shape[0], noisy.shape[0])
-    return fit_length(clean, n), fit_length(noisy, n)
+    (clean, rate), (noisy, noisy_rate) = _mono(pair.clean), _mono(pair.noisy)
+    if rate <= SAMPLE_RATE:
+        clean, noisy = resample(clean, rate, SAMPLE_RATE), resample(noisy, noisy_rate, SAMPLE_RATE)
+        return (*_cut(clean, noisy), SAMPLE_RATE)
+    return (*_cut(clean, resample(noisy, noisy_rate, rate)), rate)
 
 
 def noise_types(folder: Path) -> dict[str, str]:

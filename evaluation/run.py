@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import SAMPLE_RATE, Dnsmos, lsd_high_band, score, snr_db
-from .pairs import Pair, read_pair, read_pair_native
+from .pairs import Pair, read_pair
 from .peers import enhance_at_rate, load_peer, peer_latency_ms
 from .stats import CI_METHOD, summarise
 
@@ -111,10 +111,7 @@ def _evaluate_pair(pair: Pair) -> dict:
     worker = _WORKER
     assert worker is not None, "worker not initialised"
     try:
-        clean, noisy, rate = read_pair_native(pair)
-        if rate <= SAMPLE_RATE:
-            clean, noisy = read_pair(pair)
-            rate = SAMPLE_RATE
+        clean, noisy, rate = read_pair(pair)
     except (OSError, ValueError) as err:  # AudioFileError is a ValueError
         return {"name": pair.name, "unreadable": f"{type(err).__name__}: {err}"}
     record: dict = {

@@ -136,8 +136,11 @@ class Enhancer:
         # process_frames below runs.
         self.fast = fast
         self.fast_step = FastStep.build(self, precision) if fast else None
-        if self.fast_step is not None and not FastStep.build(self).agrees_with(self):
-            self.fast_step = None  # it does not reproduce process_frames below: keep torch
+        if self.fast_step is not None:
+            # checked in float32 (int8 does not give the same numbers); a float32 step is its own check
+            float_step = self.fast_step if precision == "float32" else FastStep.build(self)
+            if not float_step.agrees_with(self):
+                self.fast_step = None  # it does not reproduce process_frames below: keep torch
         # int8 lives in the fast step only; where that does not apply, torch runs in float32
         self.precision = precision if self.fast_step is not None else "float32"
         if self.fast_step is not None:
