@@ -1,17 +1,19 @@
-"""``python -m hush.bench.int8_quality PAIRS_DIR``: does int8 dynamic quantisation keep quality?
+"""``python -m hush.bench.int8_quality PAIRS_DIR``: do int8 weights keep quality?
 
 The rule (issue 22): int8 may serve only if PESQ on validation mixtures stays within 0.02 of
 the float model's. This enhances every ``noisy/*.wav`` of a pairs folder (``hush val-pairs``
 writes one; never the test set) with each shipped model in float32 (offline, the torch
 reference) and through the int8 fast step (``Enhancer(precision="int8")``, streamed in 10 ms
-chunks as the service runs it), and reports mean wideband PESQ of both, their mean and
-worst per-file difference, and the largest sample difference of the outputs.
+chunks as the service runs it), and reports mean wideband PESQ and STOI of both, their
+mean and worst per-file difference, and the largest sample difference of the outputs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 def compare(pairs: Path, names: list[str]) -> dict:
     import torch
 
-    from hush.evaluation.metrics import pesq_wb
+    from hush.evaluation.metrics import pesq_wb, stoi_score
     from hush.models import ModelRegistry
     from hush.streaming import Enhancer, Stream
     from hush.streaming.audio_io import read_audio
@@ -30,7 +32,7 @@ def compare(pairs: Path, names: list[str]) -> dict:
     results = {}
     for name in names:
         model, _meta = ModelRegistry().load(name)
-        float_enhancer = Enhancer(model, name, fast=False)
+        float_enhancer = Enhancer(model, name, fast=False, precision="float32")
         int8_enhancer = Enhancer(model, f"{name}-int8", precision="int8")
         scores, diffs = [], []
         for path in files:
@@ -41,9 +43,9 @@ def compare(pairs: Path, names: list[str]) -> dict:
             stream, hop = Stream(int8_enhancer), int8_enhancer.hop
             parts = [stream.feed(noisy[i : i + hop]) for i in range(0, noisy.shape[0], hop)]
             b = np.concatenate([*parts, stream.flush()])
-            scores.append((pesq_wb(clean, a), pesq_wb(clean, b)))
+            scores.append((pesq_wb(clean, a), pesq_wb(clean, b), stoi_score(clean, a), stoi_score(clean, b)))
             diffs.append(float(np.abs(a - b).max()))
-        fp32, int8 = np.array(scores).T
+        fp32, int8, stoi_fp32, stoi_int8 = np.array(scores).T
         delta = int8 - fp32
         results[name] = {
             "files": len(files),
@@ -51,6 +53,8 @@ def compare(pairs: Path, names: list[str]) -> dict:
             "pesq_int8": round(float(int8.mean()), 4),
             "mean_delta": round(float(delta.mean()), 4),
             "worst_file_delta": round(float(delta.min()), 4),
+            "stoi_fp32": round(float(stoi_fp32.mean()), 4),
+            "stoi_int8": round(float(stoi_int8.mean()), 4),
             "max_abs_sample_difference": round(max(diffs), 5),
             "holds": bool(abs(delta.mean()) <= 0.02),
         }
@@ -67,7 +71,13 @@ def main() -> None:
     results = compare(args.pairs, args.model or ["gru", "dnn"])
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"pairs": str(args.pairs), "results": results}, indent=2) + "\n")
+        record = {
+            "pairs": str(args.pairs),
+            "results": results,
+            "command": "python -m hush.bench.int8_quality " + " ".join(sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def measure(
     weights_json: str,
     seconds: float = 60.0,
     chunk_ms: float = 10.0,
-    precision: str = "float32",
+    precision: str = "int8",
     rate: int | None = None,
 ) -> dict:
     """Run in-process (call it in a fresh process): the figures for one weight file, with
@@ -62,7 +62,7 @@ def measure(
     model, meta = load_weights(weights_json)
     # "torch": the torch reference path (what the engine ran before the NumPy step)
     if precision == "torch":
-        enhancer = Enhancer(model, meta.name, fast=False)
+        enhancer = Enhancer(model, meta.name, fast=False, precision="float32")
     else:
         enhancer = Enhancer(model, meta.name, precision=precision)
     rate = rate or enhancer.sample_rate
@@ -167,7 +167,7 @@ def run_bench(
     peers_dir: Path | None = None,
     repeats: int = 1,
     log=None,
-    int8: bool = False,
+    float32: bool = False,
     reference: bool = False,
     rate: int | None = None,
 ) -> dict:
@@ -175,16 +175,18 @@ def run_bench(
     subprocess, ``repeats`` interleaved rounds; RTFs are the medians over the rounds.
 
     A peer that cannot run here (not installed, weights missing) is skipped, with the reason
-    in ``"skipped"`` and passed to ``log``. With ``int8`` each model is also measured with
-    the opt-in int8 step, as ``"<name>+int8"``; with ``reference`` also on the torch
+    in ``"skipped"`` and passed to ``log``. Each model runs at the default precision (int8
+    weights); with ``float32`` it is also measured with the weight file's float32 numbers, as
+    ``"<name>+float32"``; with ``reference`` also on the (float32) torch
     reference path, as ``"<name>+torch"``. ``rate``: the models' streams run at this rate
     (default: each model's own)."""
     from hush.evaluation.peers import default_peers_dir
+    from hush.models.quantize import DEFAULT_PRECISION
 
     peers_dir = Path(peers_dir) if peers_dir else default_peers_dir()
     at_rate = [str(rate)] if rate else []
-    targets = {name: [path, str(seconds), "float32", *at_rate] for name, path in weights.items()}
-    for suffix, precision, wanted in (("int8", "int8", int8), ("torch", "torch", reference)):
+    targets = {name: [path, str(seconds), DEFAULT_PRECISION, *at_rate] for name, path in weights.items()}
+    for suffix, precision, wanted in (("float32", "float32", float32), ("torch", "torch", reference)):
         if wanted:
             for name, path in weights.items():
                 targets[f"{name}+{suffix}"] = [path, str(seconds), precision, *at_rate]
@@ -248,10 +250,12 @@ def _torch_version() -> str:
 
 
 if __name__ == "__main__":
+    from hush.models.quantize import DEFAULT_PRECISION
+
     if sys.argv[1] == "--peer":
         result = measure_peer(sys.argv[2], float(sys.argv[3]), sys.argv[4])
     else:
-        precision, *rate = sys.argv[3:] or ["float32"]
+        precision, *rate = sys.argv[3:] or [DEFAULT_PRECISION]
         stream_rate = int(rate[0]) if rate else None
         result = measure(sys.argv[1], float(sys.argv[2]), precision=precision, rate=stream_rate)
     print(json.dumps(result))  # noqa: T201  (subprocess protocol)

@@ -28,6 +28,7 @@ def resolve_models(
     weights: list[Path],
     models_dir: list[Path],
     attenuation_limit_db: float | None = None,
+    precision: str = "int8",
 ) -> list[ModelSpec]:
     """Load each requested model once here, so a bad name or file fails before any work,
     and learn its name and latency. With no --model/--weights: the default model if it is
@@ -41,11 +42,11 @@ def resolve_models(
     )
 
     dirs = tuple(str(d) for d in models_dir)
-    specs = [ModelSpec(label="", name=name, models_dirs=dirs) for name in models]
-    specs += [ModelSpec(label="", weights=str(path)) for path in weights]
+    specs = [ModelSpec(label="", name=name, models_dirs=dirs, precision=precision) for name in models]
+    specs += [ModelSpec(label="", weights=str(path), precision=precision) for path in weights]
     if not specs:
         if DEFAULT_MODEL in ModelRegistry(extra_dirs=list(models_dir)).names():
-            specs = [ModelSpec(label="", name=DEFAULT_MODEL, models_dirs=dirs)]
+            specs = [ModelSpec(label="", name=DEFAULT_MODEL, models_dirs=dirs, precision=precision)]
         else:
             _note(f"no --model/--weights and no '{DEFAULT_MODEL}' model registered: scoring peers only")
     resolved = []
@@ -130,6 +131,7 @@ def run_eval_command(
     workers: int | None,
     quiet: bool,
     attenuation_limit_db: float | None = None,
+    precision: str = "int8",
 ) -> dict:
     """Score every system on one pairs folder, or on several one after the other (each
     printed under its own name: in-domain validation beside held-out noise types, say).
@@ -150,7 +152,7 @@ def run_eval_command(
     if plots and len(folders) > 1:
         _err("--plots draws one pairs folder; give a single --pairs")
         raise typer.Exit(2)
-    specs = resolve_models(models, weights, models_dir, attenuation_limit_db)
+    specs = resolve_models(models, weights, models_dir, attenuation_limit_db, precision)
     peers_folder = peers_dir or default_peers_dir()
     peer_names, skipped = resolve_peers(peers, peers_folder)
     if not specs and not peer_names:
@@ -167,6 +169,7 @@ def run_eval_command(
         every=every,
         workers=workers,
         attenuation_limit=attenuation_limit_db,
+        precision=precision,
     )
 
     def progress(records, total):
@@ -192,6 +195,7 @@ def run_eval_command(
         result["pairs"] = str(folder)
         result["command"] = command
         result["attenuation_limit_db"] = attenuation_limit_db
+        result["precision"] = precision
         result["skipped_peers"] = skipped
         print_tables(result, title=str(folder) if len(folders) > 1 else "")
         for failure in result["failures"]:

@@ -36,6 +36,7 @@ class ModelSpec:
     models_dirs: tuple[str, ...] = ()
     latency_ms: float | None = None
     attenuation_limit_db: float | None = None  # cap on noise attenuation in dB; None: unlimited
+    precision: str = "int8"  # the weights' precision (streaming.engine.Enhancer)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def load_model_spec(spec: ModelSpec):
         model, meta = load_weights(Path(spec.weights))
     else:
         model, meta = ModelRegistry(extra_dirs=[Path(d) for d in spec.models_dirs]).load(spec.name)
-    return Enhancer(model, meta.name), meta
+    return Enhancer(model, meta.name, precision=spec.precision), meta
 
 
 @dataclass

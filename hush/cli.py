@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,23 @@ WeightsOption = Annotated[
         "--weights", help="A weight file (name.json or name.safetensors) instead of a registered name."
     ),
 ]
+
+
+class Precision(StrEnum):
+    """The weights' precision (``streaming.engine.Enhancer``)."""
+
+    int8 = "int8"
+    float32 = "float32"
+
+
+PrecisionOption = Annotated[
+    Precision,
+    typer.Option(
+        "--precision",
+        help="int8: weights rounded to 8 bits per channel, the fast default (validation PESQ and STOI "
+        "unchanged, docs/bench/README.md); float32: the weight file's own numbers.",
+    ),
+]
 ModelsDirOption = Annotated[
     list[Path] | None,
     typer.Option("--models-dir", help="Extra folder of weight files (repeatable; also $HUSH_MODELS_DIR)."),
@@ -37,7 +55,12 @@ def _err(message: str) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
 
 
-def load_enhancer(model: str | None, weights: Path | None, models_dir: list[Path] | None):
+def load_enhancer(
+    model: str | None,
+    weights: Path | None,
+    models_dir: list[Path] | None,
+    precision: Precision = Precision.int8,
+):
     """Resolve ``--model`` / ``--weights`` to an ``Enhancer``, or exit with a clear message."""
     from hush.models import (
         DEFAULT_MODEL,
@@ -62,7 +85,7 @@ def load_enhancer(model: str | None, weights: Path | None, models_dir: list[Path
     except (UnknownModelError, WeightFileError) as err:
         _err(model_load_message(err))
         raise typer.Exit(2) from None
-    return Enhancer(loaded, meta.name), meta
+    return Enhancer(loaded, meta.name, precision=precision.value), meta
 
 
 @app.command()
@@ -85,6 +108,7 @@ def enhance(
     attenuation_limit: Annotated[
         float | None, typer.Option("--attenuation-limit", help="Cap noise attenuation at this many dB.")
     ] = None,
+    precision: PrecisionOption = Precision.int8,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Enhance files: any rate, any channel count (each channel enhanced on its own);
@@ -93,7 +117,7 @@ def enhance(
 
     from hush.streaming.files import enhance_files
 
-    enhancer, meta = load_enhancer(model, weights, models_dir)
+    enhancer, meta = load_enhancer(model, weights, models_dir, precision)
     report = enhance_files(
         enhancer,
         inputs,
@@ -190,8 +214,9 @@ def bench(
     repeats: Annotated[
         int, typer.Option(min=1, help="Interleaved rounds over all models and peers; medians reported.")
     ] = 1,
-    int8: Annotated[
-        bool, typer.Option("--int8", help="Also measure each model with the opt-in int8 step (NAME+int8).")
+    float32: Annotated[
+        bool,
+        typer.Option("--float32", help="Also measure each model with its float32 weights (NAME+float32)."),
     ] = False,
     reference: Annotated[
         bool,
@@ -241,7 +266,7 @@ def bench(
         peers_dir=peers_dir,
         repeats=repeats,
         log=_err,
-        int8=int8,
+        float32=float32,
         reference=reference,
         rate=rate,
     )
@@ -297,10 +322,11 @@ def export_onnx_cmd(
     models_dir: ModelsDirOption = None,
 ) -> None:
     """Export a model's one-frame step to ONNX (state as explicit inputs/outputs) and
-    check it against torch with onnxruntime."""
+    check it against torch with onnxruntime. The graph holds the weight file's float32
+    numbers."""
     from hush.models.onnx_export import export_onnx, verify_onnx
 
-    enhancer, meta = load_enhancer(model, weights, models_dir)
+    enhancer, meta = load_enhancer(model, weights, models_dir, Precision.float32)
     path = export_onnx(enhancer.model, output, meta)
     error = verify_onnx(enhancer.model, path)
     typer.echo(f"wrote {path}; max |onnxruntime - torch| over 200 frames = {error:.2e}")
@@ -510,6 +536,7 @@ def eval_cmd(
             min=0,
         ),
     ] = None,
+    precision: PrecisionOption = Precision.int8,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score hush models and published peers on clean/noisy pairs: PESQ-wb, STOI, SI-SDR and
@@ -536,6 +563,7 @@ def eval_cmd(
         workers=workers,
         quiet=quiet,
         attenuation_limit_db=attenuation_limit,
+        precision=precision.value,
     )
 
 
@@ -605,6 +633,7 @@ def demo(
     ] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Start with raw playback.")] = False,
     seconds: Annotated[float | None, typer.Option("--seconds", help="Stop after this many seconds.")] = None,
+    precision: PrecisionOption = Precision.int8,
 ) -> None:
     """Microphone to speakers through the enhancer, live. Keys: space toggles raw/enhanced,
     q quits. Use headphones: speakers feed back into the microphone."""
@@ -618,7 +647,7 @@ def demo(
         if list_devices:
             print_devices(console, sd)
             return
-        enhancer, meta = load_enhancer(model, weights, models_dir)
+        enhancer, meta = load_enhancer(model, weights, models_dir, precision)
         import torch
 
         torch.set_num_threads(1)  # one frame per callback: threads only add hand-off jitter

@@ -51,7 +51,7 @@ def main(fd: int, spec: dict) -> None:
     enhancers = {}
     for name in spec["models"]:
         model, _meta = registry.load(name)
-        enhancers[name] = Enhancer(model, name, precision=spec.get("precision", "float32"))
+        enhancers[name] = Enhancer(model, name, precision=spec["precision"])
     engine = StreamEngine(enhancers)
     engine.warm_up()
     # As in the server: keep full collections from walking torch's and the models' objects

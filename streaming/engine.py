@@ -40,6 +40,7 @@ from hush.models.features import (
     synthesis_window,
 )
 from hush.models.postfilter import post_filter_factor
+from hush.models.quantize import DEFAULT_PRECISION, PRECISIONS, round_weights_to_int8
 
 from .fast_step import FastStep
 from .highband import HighBand, HighBandRule
@@ -70,9 +71,12 @@ class Enhancer:
         high_band: the rule for the bins above the model's band (full-band rates only).
         fast: step frames with the lean NumPy kernel (``fast_step.py``) where it applies;
             False keeps the torch reference path (offline ``enhance`` always uses torch).
-        precision: ``"float32"``, or ``"int8"`` (opt-in: int8 matrix products in the fast
-            step, not the float numbers; ``bench/int8_quality.py`` checks its PESQ). Where
-            the fast step does not apply, the torch path runs in float32 whatever this says.
+        precision: ``"int8"`` (the default), every weight matrix rounded to a per-channel
+            int8 grid (``models/quantize.py``), in the
+            streamed step (``int8_dense.py``: a quarter of the weight bytes, so one stream's
+            step reads them from L2) and in offline ``enhance`` alike, so streaming still
+            equals offline (``bench/int8_quality.py`` checks its PESQ and STOI); or
+            ``"float32"``, the weight file's own numbers.
     """
 
     def __init__(
@@ -82,9 +86,14 @@ class Enhancer:
         sample_rate: int | None = None,
         high_band: HighBandRule | None = None,
         fast: bool = True,
-        precision: str = "float32",
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision == "int8":
+            model = round_weights_to_int8(model)  # the same object for every view of it
         self.model = model.eval()
+        self.precision = getattr(model, "weights_precision", "float32")
         self.name = name
         self.model_rate = model.features.sample_rate
         self.features = model.features.at_rate(sample_rate or self.model_rate)
@@ -135,14 +144,10 @@ class Enhancer:
         # arrays in and out; step_streams takes either); where it does not apply (None),
         # process_frames below runs.
         self.fast = fast
-        self.fast_step = FastStep.build(self, precision) if fast else None
-        if self.fast_step is not None:
-            # checked in float32 (int8 does not give the same numbers); a float32 step is its own check
-            float_step = self.fast_step if precision == "float32" else FastStep.build(self)
-            if not float_step.agrees_with(self):
-                self.fast_step = None  # it does not reproduce process_frames below: keep torch
-        # int8 lives in the fast step only; where that does not apply, torch runs in float32
-        self.precision = precision if self.fast_step is not None else "float32"
+        self.fast_step = FastStep.build(self, self.precision) if fast else None
+        # the step is checked against the torch step of the same (int8-rounded or not) model
+        if self.fast_step is not None and not self.fast_step.agrees_with(self):
+            self.fast_step = None  # it does not reproduce process_frames below: keep torch
         if self.fast_step is not None:
             self.process_frames = self.fast_step.process_frames
 

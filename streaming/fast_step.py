@@ -36,8 +36,11 @@ from torch import nn
 from hush.models.base import GainModel
 from hush.models.features import analysis_window, synthesis_window
 from hush.models.postfilter import _MIN_GAIN
+from hush.models.quantize import PRECISIONS
 from hush.models.recurrent import RecurrentDenoiser
 from hush.models.spliced import _MAX_COUNT, SplicedDNN
+
+from .int8_dense import Int8Dense
 
 # Batches at least this large take their FFTs through torch.fft: numpy.fft loops over rows
 # (0.63 ms for 200 frames of 480 points against torch's 0.05 ms), while for one frame
@@ -75,53 +78,8 @@ class _Dense:
         return torch.addmm(self.bias, torch.from_numpy(x), self.weight_t).numpy()
 
 
-# Batches of at least this many rows take oneDNN's int8 kernel, smaller ones FBGEMM's: on
-# the development machine oneDNN was 3.2x faster than float32 for 100 rows of the shipped
-# layers but slower than float32 for one row, where FBGEMM was 1.5x faster.
-_ONEDNN_MIN_BATCH = 8
-
-
-class _Int8Dense:
-    """The same layer with int8 weights (symmetric, one scale per output channel) and the
-    input quantised per call (torch's dynamic quantised linear): a quarter of the weight
-    bytes, and int8 arithmetic. Not the float numbers: opt-in, validated on PESQ
-    (``bench/int8_quality.py``)."""
-
-    def __init__(self, weight_t: torch.Tensor, bias: torch.Tensor) -> None:
-        weight = weight_t.T.contiguous()  # [out, in]
-        scales = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12).double()
-        zeros = torch.zeros(weight.shape[0], dtype=torch.long)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch 2.10+ marks quantised tensors deprecated
-            quantized = torch.quantize_per_channel(weight, scales, zeros, 0, torch.qint8)
-        self.n_in = weight.shape[1]
-        self.packed = {}
-        previous = torch.backends.quantized.engine
-        try:
-            for engine in ("fbgemm", "onednn"):
-                if engine in torch.backends.quantized.supported_engines:
-                    torch.backends.quantized.engine = engine
-                    self.packed[engine] = torch.ops.quantized.linear_prepack(quantized, bias)
-        finally:
-            torch.backends.quantized.engine = previous
-        if not self.packed:
-            raise RuntimeError("this torch build has neither the FBGEMM nor the oneDNN int8 kernels")
-        self.single = self.packed["fbgemm" if "fbgemm" in self.packed else "onednn"]
-        self.batched = self.packed["onednn" if "onednn" in self.packed else "fbgemm"]
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        packed = self.batched if x.shape[0] >= _ONEDNN_MIN_BATCH else self.single
-        # reduce_range: 7-bit activations, as quantize_dynamic uses them (no overflow in
-        # FBGEMM's 16-bit accumulation on CPUs without VNNI)
-        x_t = torch.from_numpy(np.ascontiguousarray(x))
-        return torch.ops.quantized.linear_dynamic(x_t, packed, True).numpy()
-
-
-PRECISIONS = ("float32", "int8")
-
-
-def _dense(weight_t: torch.Tensor, bias: torch.Tensor, precision: str) -> _Dense | _Int8Dense:
-    return _Int8Dense(weight_t, bias) if precision == "int8" else _Dense(weight_t, bias)
+def _dense(weight_t: torch.Tensor, bias: torch.Tensor, precision: str) -> _Dense | Int8Dense:
+    return Int8Dense(weight_t, bias) if precision == "int8" else _Dense(weight_t, bias)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -364,8 +322,8 @@ class FastStep:
         rates, full band included); None where it does not apply (torch path then): a model
         this module does not know, or a high-band rule that keeps state.
 
-        ``precision="int8"``: int8 weights and dynamically quantised activations in every
-        matrix product (``_Int8Dense``); not the float model's numbers."""
+        ``precision="int8"``: every matrix product with per-channel int8 weights and float32
+        arithmetic (``int8_dense.Int8Dense``); not the float model's numbers."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         enhancer = None if isinstance(model_or_enhancer, GainModel) else model_or_enhancer
@@ -381,36 +339,39 @@ class FastStep:
         return None
 
     def agrees_with(self, enhancer, frames: int = 4, tolerance: float = 1e-4) -> bool:
-        """Step ``frames`` random frames of three streams (no limit, 12 dB, 0 dB) through this
-        step and through ``enhancer``'s own torch ``process_frames``; True if every output,
-        state and queue agree within ``tolerance`` of their scale.
+        """Step ``frames`` random frames of three streams (no limit, 12 dB, 0 dB) in one
+        batch, then of one stream alone (small and large batches take different product
+        kernels), through this step and through ``enhancer``'s own torch ``process_frames``;
+        True if every output, state and queue agree within ``tolerance`` of their scale.
 
         The engine asks this before it swaps the torch step out, so a change to the torch
         frame step that this module does not mirror yet keeps the torch path (with a
-        warning) instead of streaming different numbers. Float32 steps only."""
+        warning) instead of streaming different numbers. An int8 step is compared with the
+        torch step of the same int8-rounded model."""
         reference = type(enhancer).process_frames
         rng = np.random.default_rng(0)
-        state_t, queue_t = enhancer.initial_state(3)
-        state_f, queue_f = state_t.numpy().copy(), queue_t.numpy().copy()
-        floor = np.array([[0.0], [0.25], [1.0]], dtype=np.float32)  # none, 12 dB, 0 dB
-        for _ in range(frames):
-            x = (0.1 * rng.standard_normal((3, self.frame_length))).astype(np.float32)
-            out_t, state_t, queue_t = reference(
-                enhancer, torch.from_numpy(x), state_t, queue_t, torch.from_numpy(floor)
-            )
-            out_f, state_f, queue_f = self.process_frames(x, state_f, queue_f, floor)
-            for got, want in ((out_f, out_t), (state_f, state_t), (queue_f, queue_t)):
-                want = np.asarray(want)
-                if got.shape != want.shape or not np.all(
-                    np.abs(got - want) <= tolerance * (1.0 + np.abs(want).max(initial=0.0))
-                ):
-                    warnings.warn(
-                        "the NumPy frame step (streaming/fast_step.py) disagrees with the torch "
-                        "frame step for this model; streaming uses the torch step",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
-                    return False
+        for rows in (3, 1):
+            state_t, queue_t = enhancer.initial_state(rows)
+            state_f, queue_f = state_t.numpy().copy(), queue_t.numpy().copy()
+            floor = np.array([[0.0], [0.25], [1.0]], dtype=np.float32)[:rows]  # none, 12 dB, 0 dB
+            for _ in range(frames):
+                x = (0.1 * rng.standard_normal((rows, self.frame_length))).astype(np.float32)
+                out_t, state_t, queue_t = reference(
+                    enhancer, torch.from_numpy(x), state_t, queue_t, torch.from_numpy(floor)
+                )
+                out_f, state_f, queue_f = self.process_frames(x, state_f, queue_f, floor)
+                for got, want in ((out_f, out_t), (state_f, state_t), (queue_f, queue_t)):
+                    want = np.asarray(want)
+                    if got.shape != want.shape or not np.all(
+                        np.abs(got - want) <= tolerance * (1.0 + np.abs(want).max(initial=0.0))
+                    ):
+                        warnings.warn(
+                            "the NumPy frame step (streaming/fast_step.py) disagrees with the torch "
+                            "frame step for this model; streaming uses the torch step",
+                            RuntimeWarning,
+                            stacklevel=3,
+                        )
+                        return False
         return True
 
     def _rfft(self, frames: np.ndarray) -> np.ndarray:

@@ -153,15 +153,16 @@ def test_bench_with_peers_writes_ratios_and_skips_missing_peers(weights_dir, tmp
     out = tmp_path / "bench.json"
     args = ["bench", "--weights", str(weights_dir / "tiny-gru.json"), "--seconds", "1", "--json", str(out)]
     args += ["--peers", "rnnoise,gtcrn", "--peers-dir", str(tmp_path / "no-peers-here")]
-    args += ["--int8", "--reference"]
+    args += ["--float32", "--reference"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert set(report["peers"]) == {"rnnoise"} and report["peers"]["rnnoise"]["rtf"] > 0
     assert "gtcrn" in report["skipped"] and "weights not found" in report["skipped"]["gtcrn"]
-    for name in ("tiny-gru", "tiny-gru+int8"):
+    for name in ("tiny-gru", "tiny-gru+float32"):
         row = report["models"][name]
         assert row["ratio_to_rnnoise"] == pytest.approx(row["rtf"] / report["peers"]["rnnoise"]["rtf"])
-    assert report["models"]["tiny-gru+int8"]["precision"] == "int8"
+    assert report["models"]["tiny-gru"]["precision"] == "int8"
+    assert report["models"]["tiny-gru+float32"]["precision"] == "float32"
     assert report["models"]["tiny-gru"]["path"] == "numpy"
     assert report["models"]["tiny-gru+torch"]["path"] == "torch"

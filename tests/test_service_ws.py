@@ -401,12 +401,22 @@ def test_streams_spread_over_worker_processes_and_a_crash_stays_in_its_lane(weig
         assert code == 1000 and out.size == audio.size
 
 
-def test_int8_precision_setting_streams_close_to_float(weights_dir, enhancers):
-    """HUSH_PRECISION=int8 (opt-in) reaches the streamed step; the output stays close."""
-    with running_app(make_settings(weights_dir, precision="int8")) as (client, state):
-        assert state.enhancers["tiny-gru"].precision == "int8"
-        audio = speech_like(0.3, seed=4)
-        out, _, code = stream_through(client, audio, [320])
-        expected = enhance_signal(enhancers["tiny-gru"], audio, 16000)
-        assert code == 1000 and out.size == audio.size
-        assert np.abs(out - expected).max() < 0.05 * np.abs(expected).max() + 1e-3
+def test_precision_setting_reaches_streams_and_rest_alike(weights_dir, enhancers):
+    """Default int8: streams equal offline enhancement with the rounded weights; HUSH_PRECISION
+    =float32 streams the weight file's own numbers, and the two stay close."""
+    audio = speech_like(0.3, seed=4)
+    outs = {}
+    for precision in ("int8", "float32"):
+        overrides = {} if precision == "int8" else {"precision": "float32"}
+        with running_app(make_settings(weights_dir, **overrides)) as (client, state):
+            enhancer = state.enhancers["tiny-gru"]
+            assert enhancer.precision == precision
+            out, _, code = stream_through(client, audio, [320])
+            expected = enhance_signal(Enhancer(enhancer.model, "tiny-gru", precision=precision), audio, 16000)
+            assert code == 1000 and out.size == audio.size
+            assert np.abs(out - expected).max() <= 1e-5
+            outs[precision] = out
+    assert np.abs(outs["int8"] - outs["float32"]).max() < 0.05 * np.abs(outs["float32"]).max() + 1e-3
+    assert np.abs(outs["int8"] - outs["float32"]).max() > 0
+
+
