@@ -418,5 +418,3 @@ def test_precision_setting_reaches_streams_and_rest_alike(weights_dir, enhancers
             outs[precision] = out
     assert np.abs(outs["int8"] - outs["float32"]).max() < 0.05 * np.abs(outs["float32"]).max() + 1e-3
     assert np.abs(outs["int8"] - outs["float32"]).max() > 0
-
-
