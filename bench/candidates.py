@@ -15,8 +15,10 @@ shared machine slows them alike, and each figure is the median over the rounds:
 * ``int8``: ``torch.ao.quantization.quantize_dynamic`` of the Linear and GRU layers (int8
   weights, activations quantised per call). Changes the numbers; its max deviation from the
   reference is reported beside its time.
-* ``numpy+int8``: the NumPy kernel with its matrix products in int8 (``precision="int8"``:
-  per-channel int8 weights, FBGEMM for small batches, oneDNN from 8 rows).
+* ``numpy+int8``: the NumPy kernel with int8 weights (``precision="int8"``, the engine's
+  default: weights rounded per output channel, float32 arithmetic; a compiled GEMV for one
+  or two rows, BLAS on the rounded weights for more). Its deviation from the float
+  reference is the rounding of the weights.
 
 Each candidate's max abs deviation from ``torch`` over the timed frames is reported too.
 """

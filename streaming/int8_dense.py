@@ -1,4 +1,4 @@
-"""Weight-only int8 matrix products: the fast frame step's opt-in ``precision="int8"``.
+"""Weight-only int8 matrix products: the fast frame step at ``precision="int8"`` (the default).
 
 Why: at one stream the float32 step reads all 4.8 MB of the shipped ``gru``'s weights every
 10 ms frame, which does not fit a core's L2 cache (2 MB on the development machine), so its
