@@ -751,6 +751,49 @@ def test_tonal_noise_is_tonal_and_off_by_default_keeps_the_stream():
     assert labels <= {"engine", "whine", "siren", "beeps"} and len(labels) >= 2
 
 
+def test_impulsive_noise_is_impulsive_and_off_by_default_keeps_the_stream():
+    """Impulsive noise puts most of its energy in a small share of 10 ms frames (white noise
+    spreads it over all), every kind turns up, and a config without it, or one written
+    before it existed, draws exactly the mixtures it drew before."""
+    from hush.trainer.data import impulsive_noise
+
+    def loudest_share(x: np.ndarray) -> float:
+        """Share of the power in the loudest 10 % of 10 ms frames."""
+        power = np.sort((x[: x.size // 160 * 160].reshape(-1, 160) ** 2).sum(axis=1))[::-1]
+        return float(power[: max(1, power.size // 10)].sum() / (power.sum() + 1e-20))
+
+    rng = np.random.default_rng(0)
+    kinds: dict[str, list[float]] = {}
+    for _ in range(40):
+        noise, kind = impulsive_noise(32000, 16000, rng)
+        assert noise.shape == (32000,) and noise.dtype == np.float32 and np.isfinite(noise).all()
+        kinds.setdefault(kind, []).append(loudest_share(noise))
+    assert set(kinds) == {"typing", "clicks", "knocks", "clatter"}
+    assert all(np.median(shares) > 0.4 for shares in kinds.values()), kinds
+    assert loudest_share(rng.standard_normal(32000)) < 0.15
+
+    speech = [speech_like(1.0, seed=0)]
+    noise = [np.random.default_rng(1).standard_normal(16000).astype(np.float32)]
+    for base in (DataConfig(segment_s=1.0), DataConfig(segment_s=1.0, tonal_weight=0.2)):
+        old = validation_mixtures(MixtureMaker(base, 16000, speech, noise), 8, seed=2)
+        off = base.model_copy(update={"impulsive_weight": 0.0})
+        same = validation_mixtures(MixtureMaker(off, 16000, speech, noise), 8, seed=2)
+        assert all(np.array_equal(a.noisy, b.noisy) for a, b in zip(old, same, strict=True))
+    only_impulsive = DataConfig(
+        segment_s=1.0,
+        real_noise_weight=0,
+        coloured_noise_weight=0,
+        babble_weight=0,
+        hum_weight=0,
+        impulsive_weight=1,
+    )
+    labels = {
+        m.noise.split(" + ")[0]
+        for m in validation_mixtures(MixtureMaker(only_impulsive, 16000, speech, noise), 20, 3)
+    }
+    assert labels <= {"typing", "clicks", "knocks", "clatter"} and len(labels) >= 2
+
+
 def test_generalisation_pairs_draw_only_the_given_folders(corpus, tmp_path):
     """--speech/--noise/--real-noise-only/--snr make a set of unseen speakers and noise types:
     only those recordings, one per mixture, at the asked SNRs, each typed from the manifest."""

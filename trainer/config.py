@@ -98,6 +98,14 @@ class DataConfig(_Strict):
             "real recordings in the corpus are thinnest on."
         ),
     )
+    impulsive_weight: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Synthesised impulsive noise (trainer/data.py impulsive_noise): typing, clicks, "
+            "knocks and clatter, which no recording in the corpus holds."
+        ),
+    )
     second_noise_prob: float = Field(0.3, ge=0, le=1, description="Add a second noise at a random level.")
     babble_talkers: tuple[int, int] = (3, 8)
     babble_reverb_prob: float = Field(

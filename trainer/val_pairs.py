@@ -26,13 +26,14 @@ from .data import (
     validation_mixtures,
 )
 
-# Only recorded noise: the synthesised kinds (coloured, babble, hum, tonal) are off.
+# Only recorded noise: the synthesised kinds (coloured, babble, hum, tonal, impulsive) are off.
 _REAL_ONLY = {
     "real_noise_weight": 1.0,
     "coloured_noise_weight": 0.0,
     "babble_weight": 0.0,
     "hum_weight": 0.0,
     "tonal_weight": 0.0,
+    "impulsive_weight": 0.0,
     "second_noise_prob": 0.0,
 }
 
