@@ -15,9 +15,12 @@ COPY . /src
 RUN pip install --no-cache-dir /src
 
 FROM python:3.11-slim
+# NUMBA_CACHE_DIR: the int8 step's compiled kernel is cached in /tmp (writable even with a
+# read-only root filesystem, as deploy/k8s mounts it), not in the read-only site-packages.
 ENV PATH=/opt/hush/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    NUMBA_CACHE_DIR=/tmp/numba \
     HUSH_LOG_LEVEL=info
 RUN useradd --create-home --uid 10001 --user-group hush
 COPY --from=build /opt/hush /opt/hush
