@@ -165,7 +165,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-API-Key", "Authorization"],
-            expose_headers=["X-Hush-Model"],
+            # every header a /v1/enhance response carries, readable by browser code
+            expose_headers=[
+                "X-Hush-Model",
+                "X-Hush-Duration-S",
+                "X-Hush-Latency-Ms",
+                "X-Hush-Processing-Rate",
+                "X-Hush-Precision",
+            ],
         )
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
     return app

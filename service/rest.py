@@ -323,6 +323,7 @@ async def _enhance(
             # engine ran at (the file's own where it is full band)
             "X-Hush-Latency-Ms": f"{enhancer.at_rate(processing_rate).latency_ms:.1f}",
             "X-Hush-Processing-Rate": str(processing_rate),
+            "X-Hush-Precision": enhancer.precision,
         },
     )
 

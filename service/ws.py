@@ -157,6 +157,8 @@ class StreamHandler:
                     # resampled; above the model's rate the whole band is kept and denoised)
                     "processing_rate": processing_rate,
                     "full_band": processing_rate == rate and rate > engine.model_rate,
+                    # the weights' precision: "int8" (default) or "float32" (HUSH_PRECISION)
+                    "precision": engine.precision,
                 }
             )
         )

@@ -213,6 +213,7 @@ def test_rest_at_48_khz_is_full_band_and_passes_through_at_0_db(weights_dir):
         )
         assert response.status_code == 200, response.text
         assert response.headers["X-Hush-Processing-Rate"] == "48000"
+        assert response.headers["X-Hush-Precision"] == "int8"
         assert response.headers["X-Hush-Latency-Ms"] == "20.0"
         out, rate = sf.read(io.BytesIO(response.content), dtype="float32")
         assert rate == 48000 and out.shape == audio.shape
@@ -236,7 +237,7 @@ def test_websocket_at_full_band_rates(weights_dir, rate):
         with client.websocket_connect("/v1/stream") as ws:
             ws.send_text(f'{{"type": "start", "sample_rate": {rate}, "encoding": "pcm_f32le"}}')
             ready = ws.receive_json()
-        assert ready["latency_ms"] == 20.0 and ready["full_band"] is True
+        assert ready["latency_ms"] == 20.0 and ready["full_band"] is True and ready["precision"] == "int8"
         assert ready["processing_rate"] == rate
         assert ready["frame_samples"] == ready["delay_samples"] == rate // 100
         out, messages, code = stream_through(client, audio, [1, 441, 3000, 77], rate=rate)
