@@ -705,6 +705,23 @@ def test_phased_config_errors_surface_at_load(corpus, tmp_path):
         load_config(_write_config(corpus, tmp_path, extra=twice))
 
 
+def _labels_with_only(**synthesised_weight: float) -> set[str]:
+    """The noise labels of 20 validation mixtures drawn with one synthesised kind as the only
+    noise source (``tonal_weight=1``, say)."""
+    speech = [speech_like(1.0, seed=0)]
+    noise = [np.random.default_rng(1).standard_normal(16000).astype(np.float32)]
+    only = DataConfig(
+        segment_s=1.0,
+        real_noise_weight=0,
+        coloured_noise_weight=0,
+        babble_weight=0,
+        hum_weight=0,
+        **synthesised_weight,
+    )
+    mixtures = validation_mixtures(MixtureMaker(only, 16000, speech, noise), 20, 3)
+    return {m.noise.split(" + ")[0] for m in mixtures}
+
+
 def test_tonal_noise_is_tonal_and_off_by_default_keeps_the_stream():
     """Tonal noise puts its energy in a few narrow peaks (unlike coloured noise), every kind
     turns up, and a config without it draws exactly the mixtures it drew before."""
@@ -736,18 +753,7 @@ def test_tonal_noise_is_tonal_and_off_by_default_keeps_the_stream():
     off = DataConfig(segment_s=1.0, tonal_weight=0.0)
     same = validation_mixtures(MixtureMaker(off, 16000, speech, noise), 8, seed=2)
     assert all(np.array_equal(a.noisy, b.noisy) for a, b in zip(old, same, strict=True))
-    only_tonal = DataConfig(
-        segment_s=1.0,
-        real_noise_weight=0,
-        coloured_noise_weight=0,
-        babble_weight=0,
-        hum_weight=0,
-        tonal_weight=1,
-    )
-    labels = {
-        m.noise.split(" + ")[0]
-        for m in validation_mixtures(MixtureMaker(only_tonal, 16000, speech, noise), 20, 3)
-    }
+    labels = _labels_with_only(tonal_weight=1)
     assert labels <= {"engine", "whine", "siren", "beeps"} and len(labels) >= 2
 
 
@@ -779,18 +785,7 @@ def test_impulsive_noise_is_impulsive_and_off_by_default_keeps_the_stream():
         off = base.model_copy(update={"impulsive_weight": 0.0})
         same = validation_mixtures(MixtureMaker(off, 16000, speech, noise), 8, seed=2)
         assert all(np.array_equal(a.noisy, b.noisy) for a, b in zip(old, same, strict=True))
-    only_impulsive = DataConfig(
-        segment_s=1.0,
-        real_noise_weight=0,
-        coloured_noise_weight=0,
-        babble_weight=0,
-        hum_weight=0,
-        impulsive_weight=1,
-    )
-    labels = {
-        m.noise.split(" + ")[0]
-        for m in validation_mixtures(MixtureMaker(only_impulsive, 16000, speech, noise), 20, 3)
-    }
+    labels = _labels_with_only(impulsive_weight=1)
     assert labels <= {"typing", "clicks", "knocks", "clatter"} and len(labels) >= 2
 
 
