@@ -85,6 +85,10 @@ class ModelInfo(BaseModel):
         "model's windows are whole numbers of samples there (24, 32, 44.1, 48 kHz ...); other rates "
         "are resampled."
     )
+    precision: str = Field(
+        description="The weights this server runs: int8 (each weight rounded to 8 bits per output "
+        "channel, the default) or float32 (the weight file's own numbers; HUSH_PRECISION)."
+    )
     test_scores: dict[str, float]
     val_loss: float | None
     default: bool
@@ -103,6 +107,7 @@ async def list_models(request: Request) -> ModelList:
         meta = state.metadata[name]
         arch = meta.architecture
         cell = getattr(arch, "cell", None)
+        enhancer = state.enhancers.get(name)
         models.append(
             ModelInfo(
                 name=name,
@@ -111,6 +116,7 @@ async def list_models(request: Request) -> ModelList:
                 parameters=meta.num_parameters,
                 latency_ms=meta.latency_ms,
                 sample_rate=meta.features.sample_rate,
+                precision=enhancer.precision if enhancer is not None else state.settings.precision,
                 test_scores=meta.provenance.test_scores,
                 val_loss=meta.provenance.val_loss,
                 default=name == state.settings.default_model,

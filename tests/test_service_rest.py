@@ -64,6 +64,7 @@ def test_health_ready_models_docs(client):
     assert by_name["tiny-dnn"]["kind"].startswith("spliced")
     for info in by_name.values():
         assert info["parameters"] > 0 and info["latency_ms"] > 0 and isinstance(info["test_scores"], dict)
+        assert info["precision"] == "int8"
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert {"/v1/enhance", "/v1/models", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
