@@ -46,16 +46,18 @@ def measure(
     weights_json: str,
     seconds: float = 60.0,
     chunk_ms: float = 10.0,
-    precision: str = "int8",
+    precision: str | None = None,
     rate: int | None = None,
 ) -> dict:
     """Run in-process (call it in a fresh process): the figures for one weight file, with
-    streams at ``rate`` (default: the model's own)."""
+    streams at ``rate`` (default: the model's own) and weights at ``precision`` (default:
+    the engine's; ``"torch"``: float32 on the torch reference path)."""
     import torch
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     from hush.models import load_weights
+    from hush.models.quantize import DEFAULT_PRECISION
     from hush.streaming import Enhancer, Stream
     from hush.streaming.audio_io import RateAdaptedStream
 
@@ -64,7 +66,7 @@ def measure(
     if precision == "torch":
         enhancer = Enhancer(model, meta.name, fast=False, precision="float32")
     else:
-        enhancer = Enhancer(model, meta.name, precision=precision)
+        enhancer = Enhancer(model, meta.name, precision=precision or DEFAULT_PRECISION)
     rate = rate or enhancer.sample_rate
     if enhancer.processing_rate(rate) == rate:  # the model's rate, or full band natively
         enhancer = enhancer.at_rate(rate)

@@ -12,7 +12,7 @@ import typer
 from .pairs import PairsError, find_pairs, noise_types, select
 from .peers import default_peers_dir, parse_peers, peer_problem
 from .report import markdown, print_tables
-from .run import EvalConfig, ModelSpec, json_safe, load_model_spec, run_eval
+from .run import DEFAULT_PRECISION, EvalConfig, ModelSpec, json_safe, load_model_spec, run_eval
 
 
 def _err(message: str) -> None:
@@ -28,7 +28,7 @@ def resolve_models(
     weights: list[Path],
     models_dir: list[Path],
     attenuation_limit_db: float | None = None,
-    precision: str = "int8",
+    precision: str = DEFAULT_PRECISION,
 ) -> list[ModelSpec]:
     """Load each requested model once here, so a bad name or file fails before any work,
     and learn its name and latency. With no --model/--weights: the default model if it is
@@ -131,7 +131,7 @@ def run_eval_command(
     workers: int | None,
     quiet: bool,
     attenuation_limit_db: float | None = None,
-    precision: str = "int8",
+    precision: str = DEFAULT_PRECISION,
 ) -> dict:
     """Score every system on one pairs folder, or on several one after the other (each
     printed under its own name: in-domain validation beside held-out noise types, say).

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hush.models.quantize import DEFAULT_PRECISION
+
 from .metrics import SAMPLE_RATE, Dnsmos, lsd_high_band, score, snr_db
 from .pairs import Pair, read_pair
 from .peers import enhance_at_rate, load_peer, peer_latency_ms
@@ -36,7 +38,7 @@ class ModelSpec:
     models_dirs: tuple[str, ...] = ()
     latency_ms: float | None = None
     attenuation_limit_db: float | None = None  # cap on noise attenuation in dB; None: unlimited
-    precision: str = "int8"  # the weights' precision (streaming.engine.Enhancer)
+    precision: str = DEFAULT_PRECISION  # the weights' precision (streaming.engine.Enhancer)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,12 @@ PRECISIONS = ("int8", "float32")
 DEFAULT_PRECISION = "int8"
 
 
+def check_precision(precision: str) -> None:
+    """Raise ``ValueError`` unless ``precision`` is one of ``PRECISIONS``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
 def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``weight [N, K]`` -> (``q [N, K]`` int8, ``scale [N]`` float32), ``q * scale ~ weight``
     within half a grid step per row; an all-zero row gets a tiny scale and stays zero."""

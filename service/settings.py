@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hush.models import DEFAULT_MODEL
+from hush.models.quantize import DEFAULT_PRECISION
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -74,7 +75,7 @@ class Settings(BaseSettings):
         "mode always has one.",
     )
     precision: Literal["int8", "float32"] = Field(
-        "int8",
+        DEFAULT_PRECISION,
         description="The models' weights, for streams and REST alike: int8 (default: each weight "
         "matrix rounded to 8 bits per output channel, float32 arithmetic; one stream's step 2.2x "
         "faster, validation PESQ and STOI within 0.001 of float32, bench/int8_quality.py) or "

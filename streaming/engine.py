@@ -40,7 +40,7 @@ from hush.models.features import (
     synthesis_window,
 )
 from hush.models.postfilter import post_filter_factor
-from hush.models.quantize import DEFAULT_PRECISION, PRECISIONS, round_weights_to_int8
+from hush.models.quantize import DEFAULT_PRECISION, check_precision, round_weights_to_int8
 
 from .fast_step import FastStep
 from .highband import HighBand, HighBandRule
@@ -72,11 +72,11 @@ class Enhancer:
         fast: step frames with the lean NumPy kernel (``fast_step.py``) where it applies;
             False keeps the torch reference path (offline ``enhance`` always uses torch).
         precision: ``"int8"`` (the default), every weight matrix rounded to a per-channel
-            int8 grid (``models/quantize.py``), in the
-            streamed step (``int8_dense.py``: a quarter of the weight bytes, so one stream's
-            step reads them from L2) and in offline ``enhance`` alike, so streaming still
-            equals offline (``bench/int8_quality.py`` checks its PESQ and STOI); or
-            ``"float32"``, the weight file's own numbers.
+            int8 grid (``models/quantize.py``), in the streamed step (``int8_dense.py``: a
+            quarter of the weight bytes, so one stream's step reads them from L2) and in
+            offline ``enhance`` alike, so streaming still equals offline
+            (``bench/int8_quality.py`` checks its PESQ and STOI); or ``"float32"``, the
+            weight file's own numbers.
     """
 
     def __init__(
@@ -88,8 +88,7 @@ class Enhancer:
         fast: bool = True,
         precision: str = DEFAULT_PRECISION,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        check_precision(precision)
         if precision == "int8":
             model = round_weights_to_int8(model)  # the same object for every view of it
         self.model = model.eval()

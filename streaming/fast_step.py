@@ -36,7 +36,7 @@ from torch import nn
 from hush.models.base import GainModel
 from hush.models.features import analysis_window, synthesis_window
 from hush.models.postfilter import _MIN_GAIN
-from hush.models.quantize import PRECISIONS
+from hush.models.quantize import check_precision
 from hush.models.recurrent import RecurrentDenoiser
 from hush.models.spliced import _MAX_COUNT, SplicedDNN
 
@@ -324,8 +324,7 @@ class FastStep:
 
         ``precision="int8"``: every matrix product with per-channel int8 weights and float32
         arithmetic (``int8_dense.Int8Dense``); not the float model's numbers."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        check_precision(precision)
         enhancer = None if isinstance(model_or_enhancer, GainModel) else model_or_enhancer
         model = model_or_enhancer if enhancer is None else enhancer.model
         if model.training or not _plain_float(model):
