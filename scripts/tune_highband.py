@@ -23,23 +23,13 @@ from hush.streaming import Enhancer
 from hush.streaming.highband import HighBandRule
 
 RULES = {
-    "ref 4-8k": HighBandRule(kind="ref", exponent=1.0),
-    "ref 6-8k": HighBandRule(kind="ref", ref_hz=(6000.0, 8000.0), exponent=1.0),
-    "ref 4-8k floor .1": HighBandRule(kind="ref", floor=0.1, exponent=1.0),
-    "ref 4-8k floor .2": HighBandRule(kind="ref", floor=0.2, exponent=1.0),
-    "ref 4-8k exp .5": HighBandRule(kind="ref", exponent=0.5),
+    "ref 4-8k": HighBandRule(exponent=1.0),
+    "ref 6-8k": HighBandRule(ref_hz=(6000.0, 8000.0), exponent=1.0),
+    "ref 4-8k floor .1": HighBandRule(floor=0.1, exponent=1.0),
+    "ref 4-8k floor .2": HighBandRule(floor=0.2, exponent=1.0),
+    "ref 4-8k exp .5": HighBandRule(exponent=0.5),
     "ref 4-8k exp .75 (shipped)": HighBandRule(),
-    "ref 4-8k exp 1.5": HighBandRule(kind="ref", exponent=1.5),
-    "track floor .1 tau .5": HighBandRule(kind="track", floor=0.1, exponent=1.0),
-    "track floor .05 tau .5": HighBandRule(kind="track", floor=0.05, exponent=1.0),
-    "track floor .2 tau .5": HighBandRule(kind="track", floor=0.2, exponent=1.0),
-    "track floor .3 tau .5": HighBandRule(kind="track", floor=0.3, exponent=1.0),
-    "track floor .5 tau .5": HighBandRule(kind="track", floor=0.5, exponent=1.0),
-    "track floor .1 tau .2": HighBandRule(kind="track", floor=0.1, exponent=1.0, noise_tau_s=0.2),
-    "track floor .1 tau 1": HighBandRule(kind="track", floor=0.1, exponent=1.0, noise_tau_s=1.0),
-    "track floor .1 ref 2-8k": HighBandRule(kind="track", floor=0.1, exponent=1.0, ref_hz=(2000.0, 8000.0)),
-    "mix floor .1 tau .5": HighBandRule(kind="mix", floor=0.1, exponent=1.0),
-    "mix floor .3 tau .5": HighBandRule(kind="mix", floor=0.3, exponent=1.0),
+    "ref 4-8k exp 1.5": HighBandRule(exponent=1.5),
 }
 
 

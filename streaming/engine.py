@@ -124,13 +124,8 @@ class Enhancer:
         self.high_band: HighBand | None = None
         if self.fullband:
             self.high_band = HighBand(
-                self.high_band_rule,
-                self.model_bins,
-                self.n_bins,
-                self.sample_rate / self.frame_length,
-                self.hop / self.sample_rate,
+                self.high_band_rule, self.model_bins, self.n_bins, self.sample_rate / self.frame_length
             )
-        self._model_state_size = model.state_size
         # window plus lookahead, in samples at this rate (model.latency_samples at its own)
         self.latency_samples = self.win + self.lookahead_frames * self.hop
         self.latency_ms = 1000.0 * self.latency_samples / self.sample_rate
@@ -191,30 +186,22 @@ class Enhancer:
             return spectra
         return spectra[..., : self.model_bins] * self._to_model_level
 
-    def _split_state(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if not self.fullband:
-            return state, None
-        return state[:, : self._model_state_size], state[:, self._model_state_size :]
-
     def _add_high_band(
         self,
         enhanced: torch.Tensor,
         current: torch.Tensor,
         gains: torch.Tensor,
-        state: torch.Tensor,
         min_gain: torch.Tensor | float,
-        run: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> torch.Tensor:
         """The model's enhanced bins plus the high band of ``current`` under its gains.
 
         ``enhanced`` ``[..., model_bins]``, ``current`` ``[..., n_bins]`` (the same frames,
         unenhanced), ``gains`` ``[..., model_bins]`` the model's; ``[B, F]`` for one step or
-        ``[B, T, F]`` with ``run``. ``min_gain`` a float or ``[B, 1]``.
+        ``[B, T, F]`` for a whole signal. ``min_gain`` a float or ``[B, 1]``.
         """
         assert self.high_band is not None
         high = current[..., self.model_bins :]
-        step = self.high_band.run if run else self.high_band.step
-        high_gains, state = step(high, gains.float(), state)
+        high_gains = self.high_band.gains(gains)
         if self.post_filter_beta > 0:
             high_gains = high_gains * post_filter_factor(high_gains, self.post_filter_beta)
         if isinstance(min_gain, torch.Tensor):
@@ -222,17 +209,14 @@ class Enhancer:
             high_gains = torch.maximum(high_gains, floor)
         elif min_gain > 0:
             high_gains = torch.clamp(high_gains, min=min_gain)
-        return torch.cat([enhanced, high * high_gains], dim=-1), state
+        return torch.cat([enhanced, high * high_gains], dim=-1)
 
     # ------------------------------------------------------------------ batched frame step
     def initial_state(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        """State ``[B, S]`` and spectrum queue ``[B, H + L, F]`` (complex) of new streams. At a
-        full-band rate the state row is the model's, then the high band's."""
+        """State ``[B, S]`` and spectrum queue ``[B, H + L, F]`` (complex) of new streams
+        (the high band of a full-band rate keeps no state)."""
         spec_queue = torch.zeros(batch_size, self.queue_frames, self.n_bins, dtype=torch.complex64)
-        state = self.model.initial_state(batch_size)
-        if self.high_band is not None:
-            state = torch.cat([state, self.high_band.initial_state(batch_size)], dim=1)
-        return state, spec_queue
+        return self.model.initial_state(batch_size), spec_queue
 
     @torch.inference_mode()
     def process_frames(
@@ -254,9 +238,8 @@ class Enhancer:
             ``[B, win]`` windowed output frames to overlap-add, new model state, new queue.
         """
         spectrum = analysis(frames, self.analysis_window)
-        model_state, high_state = self._split_state(model_state)
         if self._gains_only:
-            return self._process_gains_only(spectrum, model_state, high_state, spec_queue, min_gain)
+            return self._process_gains_only(spectrum, model_state, spec_queue, min_gain)
         floor = min_gain
         if self.queue_frames:
             queued = torch.cat([spec_queue, spectrum.unsqueeze(1)], dim=1)  # [B, H + L + 1, F]
@@ -273,20 +256,14 @@ class Enhancer:
         enhanced = self.model.apply_output(
             spectra[..., : self.model_bins], output.unsqueeze(1), min_gain, self.post_filter_beta
         )[:, 0]
-        if high_state is not None:
-            current = spectra[:, -1]
-            enhanced, high_state = self._add_high_band(
-                enhanced, current, output[:, : self.model_bins], high_state, floor
-            )
-            if high_state.shape[1]:  # the shipped rule keeps no state
-                model_state = torch.cat([model_state, high_state], dim=1)
+        if self.fullband:
+            enhanced = self._add_high_band(enhanced, spectra[:, -1], output[:, : self.model_bins], floor)
         return synthesis(enhanced, self.synthesis_window, self.frame_length), model_state, spec_queue
 
     def _process_gains_only(
         self,
         spectrum: torch.Tensor,
         model_state: torch.Tensor,
-        high_state: torch.Tensor | None,
         spec_queue: torch.Tensor,
         min_gain: torch.Tensor | float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -300,15 +277,13 @@ class Enhancer:
             spectrum, spec_queue = spec_queue[:, 0], spec_queue[:, 1:]
         # post-filter, floor and multiply: the model's own output step, which is elementwise
         # for a model without a deep filter, so [B, F] spectra and gains need no time axis
-        if high_state is None:
+        if not self.fullband:
             enhanced = self.model.apply_output(spectrum, gains, min_gain, self.post_filter_beta)
             return synthesis(enhanced, self.synthesis_window), model_state, spec_queue
         enhanced = self.model.apply_output(
             spectrum[:, : self.model_bins], gains, min_gain, self.post_filter_beta
         )
-        enhanced, high_state = self._add_high_band(enhanced, spectrum, gains, high_state, min_gain)
-        if high_state.shape[1]:  # the shipped rule keeps no state
-            model_state = torch.cat([model_state, high_state], dim=1)
+        enhanced = self._add_high_band(enhanced, spectrum, gains, min_gain)
         return synthesis(enhanced, self.synthesis_window, self.frame_length), model_state, spec_queue
 
     # ------------------------------------------------------------------ offline path
@@ -350,16 +325,9 @@ class Enhancer:
         enhanced = self.model.apply_output(
             spectrum[..., : self.model_bins], output, min_gain, self.post_filter_beta
         )
-        if self.high_band is not None:
+        if self.fullband:
             current = spectrum[:, self.filter_history_frames :]
-            enhanced, _ = self._add_high_band(
-                enhanced,
-                current,
-                output[..., : self.model_bins],
-                self.high_band.initial_state(1),
-                min_gain,
-                run=True,
-            )
+            enhanced = self._add_high_band(enhanced, current, output[..., : self.model_bins], min_gain)
         out = overlap_add(synthesis(enhanced, self.synthesis_window, self.frame_length), self.hop)[0]
         # out[0] is input sample -hop (the first frame starts half a window before the signal).
         return out[self.hop : self.hop + n_samples].numpy().copy()

@@ -320,7 +320,7 @@ class FastStep:
     def build(cls, model_or_enhancer, precision: str = "float32") -> FastStep | None:
         """The fast step for a model at its own rate, or for an ``Enhancer`` (any of its
         rates, full band included); None where it does not apply (torch path then): a model
-        this module does not know, or a high-band rule that keeps state.
+        this module does not know.
 
         ``precision="int8"``: every matrix product with per-channel int8 weights and float32
         arithmetic (``int8_dense.Int8Dense``); not the float model's numbers."""
@@ -329,8 +329,6 @@ class FastStep:
         model = model_or_enhancer if enhancer is None else enhancer.model
         if model.training or not _plain_float(model):
             return None
-        if enhancer is not None and enhancer.high_band is not None and enhancer.high_band.state_size:
-            return None  # only the stateless high-band rule (the shipped one) is mirrored here
         if type(model) is RecurrentDenoiser and model.arch.cell in ("gru", "lstm", "rnn"):
             return cls(model, _RecurrentKernel(model, precision), enhancer)
         if type(model) is SplicedDNN:
@@ -438,8 +436,8 @@ class FastStep:
         return self._irfft(enhanced), state, new_queue
 
     def _high_band(self, target: np.ndarray, output: np.ndarray, min_gain: np.ndarray | float) -> np.ndarray:
-        """The bins above the model's band under the stateless high-band rule
-        (``HighBand.step`` with ``kind="ref"``, then ``Enhancer._add_high_band``)."""
+        """The bins above the model's band under the high-band rule (``HighBand.gains``,
+        then ``Enhancer._add_high_band``)."""
         band = self.high_band
         gains = output[:, self.kernel.filter_size : self.kernel.filter_size + self.n_bins]
         ref = gains[:, band.ref].mean(axis=1, keepdims=True, dtype=np.float32)  # [B, 1]
