@@ -54,7 +54,6 @@ class HighBand:
         if n_bins <= model_bins:
             raise ValueError("no bins above the model's band")
         self.rule = rule
-        self.first = model_bins
         self.n_high = n_bins - model_bins
         low_freqs = torch.arange(model_bins, dtype=torch.float64) * bin_hz
         ref = ((low_freqs >= rule.ref_hz[0]) & (low_freqs <= rule.ref_hz[1])).nonzero().flatten()
