@@ -15,33 +15,18 @@ out_dir=$(realpath -m "${1:?usage: fetch_ambient_noise.sh OUT_DIR}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out_dir"
-cd "$work"
-packages=(lincity-ng-data ufoai-sound trigger-rally-data openttd-opensfx openarena-data)
-apt-get download "${packages[@]}" >/dev/null
-for pkg in "${packages[@]}"; do
-    deb=$(ls "${pkg}"_*.deb)
-    mkdir -p "x/$pkg"
-    dpkg-deb -x "$deb" "x/$pkg"
-    printf '%s\t%s\n' "$pkg" "$(dpkg-deb -f "$deb" Version)" >>versions.tsv
-done
-python3 - "$work" "$out_dir" <<'PY'
-import csv
-import io
-import random
-import struct
+python3 - "$work" "$out_dir" "$(dirname "$(realpath "$0")")" <<'PY'
 import sys
-import zipfile
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-import soxr
 import torch
-from silero_vad import get_speech_timestamps, load_silero_vad
+from silero_vad import load_silero_vad
+
+sys.path.insert(0, sys.argv[3])
+from debian_noise import choose_val, fetch_packages, read_sound, speech_or_silence, write_clips, write_manifest
 
 work, out = Path(sys.argv[1]), Path(sys.argv[2])
-versions = dict(line.split("\t") for line in (work / "versions.tsv").read_text().splitlines())
-RATE = 16000
+versions = fetch_packages(["lincity-ng-data", "ufoai-sound", "trigger-rally-data", "openttd-opensfx", "openarena-data"], work)
 
 LINCITY = "usr/share/games/lincity-ng/sounds/"
 UFO = "usr/share/games/ufoai/base/0snd.pk3!sound/"
@@ -92,68 +77,18 @@ sel += [
 ]
 
 
-def read_bytes(pkg, path):
-    """Return (bytes, stem) of one selected file."""
-    root = work / "x" / pkg
-    if "!" in path:
-        archive, member = path.split("!")
-        return zipfile.ZipFile(root / archive).read(member), Path(member).stem
-    if "#" in path:  # OpenTTD .cat: (offset, size) table, then per entry name length, name, RIFF
-        archive, index = path.split("#")
-        data = (root / archive).read_bytes()
-        offset, size = struct.unpack_from("<II", data, int(index) * 8)
-        offset &= 0x7FFFFFFF
-        name_len = data[offset]
-        name = data[offset + 1:offset + 1 + name_len].split(b'"')[1].decode()
-        slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
-        return data[offset + 1 + name_len:offset + size], f"opensfx{int(index):03d}_{slug}"
-    return (root / path).read_bytes(), Path(path).stem
-
-
 torch.set_num_threads(1)
 vad = load_silero_vad()
 kept, rejected = [], []
 for kind, pkg, path, lic in sel:
-    raw, stem = read_bytes(pkg, path)
-    audio, rate = sf.read(io.BytesIO(raw), dtype="float64", always_2d=True)
-    audio = audio.mean(axis=1)
-    if rate != RATE:
-        audio = soxr.resample(audio, rate, RATE, quality="VHQ")
-    rms_db = 20 * np.log10(np.sqrt(np.mean(audio**2)) + 1e-12)
-    segs = get_speech_timestamps(torch.from_numpy(audio.astype(np.float32)), vad,
-                                 sampling_rate=RATE)
-    speech = sum(s["end"] - s["start"] for s in segs) / len(audio)
-    longest = max((s["end"] - s["start"] for s in segs), default=0) / RATE
-    if rms_db < -60 or speech > 0.2 or longest > 1.5:
-        rejected.append(f"{pkg}:{path} rms={rms_db:.1f} dBFS speech={speech:.2f} longest={longest:.1f}s")
-        continue
-    peak = np.abs(audio).max()
-    if peak > 0.99:
-        audio *= 0.99 / peak
-    kept.append((kind, pkg, path, lic, stem, audio))
-
-rng = random.Random(20261126)
-val = set()
-for kind in sorted({k[0] for k in kept}):
-    originals = sorted((k[1], k[2]) for k in kept if k[0] == kind)
-    n_val = max(1, round(0.15 * len(originals))) if len(originals) >= 3 else 0
-    val |= set(rng.sample(originals, n_val))
-
-rows = []
-for kind, pkg, path, lic, stem, audio in kept:
-    split = "val" if (pkg, path) in val else "train"
-    pieces = np.array_split(audio, int(np.ceil(len(audio) / (60 * RATE))))
-    for i, piece in enumerate(pieces):
-        name = f"{kind}__{pkg}__{stem}" + (f"_part{i + 1}" if len(pieces) > 1 else "") + ".flac"
-        (out / split).mkdir(parents=True, exist_ok=True)
-        sf.write(out / split / name, piece, RATE, subtype="PCM_16")
-        rows.append([split, "noise", f"{split}/{name}", f"{len(piece) / RATE:.3f}",
-                     f"Debian package {pkg} {versions[pkg]}: {path}", kind, lic])
-rows.sort(key=lambda r: (r[0] != "train", r[2]))
-with open(out / "manifest.csv", "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(["split", "kind", "path", "duration_s", "source", "speaker_or_type", "license"])
-    writer.writerows(rows)
+    audio, stem, _ = read_sound(work / "x" / pkg, path)
+    if reason := speech_or_silence(audio, vad):
+        rejected.append(f"{pkg}:{path} {reason}")
+    else:
+        kept.append((kind, pkg, path, lic, stem, audio))
+val = choose_val(kept, seed=20261126)
+rows = write_clips(kept, out, lambda kind, pkg, path: "val" if (pkg, path) in val else "train", versions)
+write_manifest(rows, out)
 for line in rejected:
     print("rejected:", line)
 minutes = sum(float(r[3]) for r in rows) / 60

@@ -23,22 +23,8 @@ out_dir=$(realpath -m "${1:?usage: fetch_extra_noise.sh OUT_DIR}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out_dir"
-cd "$work"
-packages=(flightgear-data-base torcs-data simutrans-pak64 openttd-opensfx
-          wesnoth-1.16-music supertux-data frozen-bubble-data bucklespring-data)
-apt-get download "${packages[@]}" >/dev/null 2>&1
-for pkg in "${packages[@]}"; do
-    deb=$(ls "${pkg}"_*.deb)
-    mkdir -p "x/$pkg"
-    dpkg-deb -x "$deb" "x/$pkg"
-    printf '%s\t%s\n' "$pkg" "$(dpkg-deb -f "$deb" Version)" >>versions.tsv
-done
-python3 - "$work" "$out_dir" <<'PY'
-import csv
-import io
-import random
+python3 - "$work" "$out_dir" "$(dirname "$(realpath "$0")")" <<'PY'
 import re
-import struct
 import sys
 from pathlib import Path
 
@@ -46,11 +32,15 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
-from silero_vad import get_speech_timestamps, load_silero_vad
+from silero_vad import load_silero_vad
+
+sys.path.insert(0, sys.argv[3])
+from debian_noise import RATE, choose_val, fetch_packages, read_sound, speech_or_silence, write_clips, write_manifest
 
 work, out = Path(sys.argv[1]), Path(sys.argv[2])
-versions = dict(line.split("\t") for line in (work / "versions.tsv").read_text().splitlines())
-RATE = 16000
+packages = ["flightgear-data-base", "torcs-data", "simutrans-pak64", "openttd-opensfx",
+            "wesnoth-1.16-music", "supertux-data", "frozen-bubble-data", "bucklespring-data"]
+versions = fetch_packages(packages, work)
 FG = "usr/share/games/flightgear/"
 TORCS = "usr/share/games/torcs/data/sound/"
 SIMU = "usr/share/games/simutrans/pak/sound/"
@@ -97,29 +87,6 @@ LICENCES = {"Creative Commons Attribution 3": "CC-BY-3.0", "Creative Commons Zer
             "Creative Commons Attribution-ShareAlike 3": "CC-BY-SA-3.0"}
 
 
-def read(pkg, path):
-    """Return (samples [S] float64 at 16 kHz, stem, licence from the file or None)."""
-    root = work / "x" / pkg
-    licence = None
-    if "#" in path:  # OpenTTD .cat: (offset, size) table, then per entry name length, name, RIFF
-        archive, index = path.split("#")
-        data = (root / archive).read_bytes()
-        offset, size = struct.unpack_from("<II", data, int(index) * 8)
-        offset &= 0x7FFFFFFF
-        name_len = data[offset]
-        name = data[offset + 1:offset + 1 + name_len].decode("latin-1")
-        licence = LICENCES[re.search(r"License: ([^.]*)", name).group(1).strip()]
-        slug = "".join(c if c.isalnum() else "_" for c in name.split('"')[1].lower()).strip("_")
-        audio, rate = sf.read(io.BytesIO(data[offset + 1 + name_len:offset + size]), dtype="float64", always_2d=True)
-        stem = f"opensfx{int(index):03d}_{slug}"
-    else:
-        audio, rate = sf.read(str(root / path), dtype="float64", always_2d=True)
-        stem = Path(path).stem
-    audio = audio.mean(axis=1)
-    if rate != RATE:
-        audio = soxr.resample(audio, rate, RATE, quality="VHQ")
-    return audio, stem, licence
-
 
 def keyboard_typing(rng, seconds):
     """Real key-press recordings (bucklespring, an IBM Model M) at a typing rhythm: bursts
@@ -144,53 +111,35 @@ def keyboard_typing(rng, seconds):
     return out
 
 
+
 torch.set_num_threads(1)
 vad = load_silero_vad()
 kept, rejected = [], []
 for kind, pkg, path, lic in sel:
-    audio, stem, own_licence = read(pkg, path)
-    lic = lic or own_licence
+    audio, stem, name = read_sound(work / "x" / pkg, path)
+    # an OpenSFX sound names its own licence: "... License: Creative Commons Zero 1. ..."
+    lic = lic or LICENCES[re.search(r"License: ([^.]*)", name).group(1).strip()]
     if kind == "music" and audio.size > 36 * RATE:
         middle = audio.size // 2
         audio = audio[middle - 18 * RATE:middle + 18 * RATE]
-    rms_db = 20 * np.log10(np.sqrt(np.mean(audio**2)) + 1e-12)
-    segs = get_speech_timestamps(torch.from_numpy(audio.astype(np.float32)), vad, sampling_rate=RATE)
-    speech = sum(s["end"] - s["start"] for s in segs) / len(audio)
-    longest = max((s["end"] - s["start"] for s in segs), default=0) / RATE
-    if rms_db < -60 or speech > 0.2 or longest > 1.5:
-        rejected.append(f"{pkg}:{path} rms={rms_db:.1f} dBFS speech={speech:.2f} longest={longest:.1f}s")
-        continue
-    kept.append((kind, pkg, path, lic, stem, audio))
+    if reason := speech_or_silence(audio, vad):
+        rejected.append(f"{pkg}:{path} {reason}")
+    else:
+        kept.append((kind, pkg, path, lic, stem, audio))
 typing_rng = np.random.default_rng(20261205)
 for i in range(8):
     kept.append(("keyboard", "bucklespring-data", "usr/share/buckle/wav/*.wav (typing rhythm, seeded)",
                  "GPL-2+", f"typing{i + 1}", keyboard_typing(typing_rng, 20.0)))
 
-rng = random.Random(20261205)
-val = set()
-for kind in sorted({k[0] for k in kept} - HELDOUT):
-    originals = sorted((k[1], k[2]) for k in kept if k[0] == kind)
-    n_val = max(1, round(0.15 * len(originals))) if len(originals) >= 3 else 0
-    val |= set(rng.sample(originals, n_val))
+val = choose_val(kept, seed=20261205, exclude=frozenset(HELDOUT))
 
-rows = []
-for kind, pkg, path, lic, stem, audio in kept:
-    split = "heldout_types" if kind in HELDOUT else "val" if (pkg, path) in val else "train"
-    peak = np.abs(audio).max()
-    if peak > 0.99:
-        audio = audio * 0.99 / peak
-    pieces = np.array_split(audio, int(np.ceil(len(audio) / (60 * RATE))))
-    for i, piece in enumerate(pieces):
-        name = f"{kind}__{pkg}__{stem}" + (f"_part{i + 1}" if len(pieces) > 1 else "") + ".flac"
-        (out / split).mkdir(parents=True, exist_ok=True)
-        sf.write(out / split / name, piece, RATE, subtype="PCM_16")
-        rows.append([split, "noise", f"{split}/{name}", f"{len(piece) / RATE:.3f}",
-                     f"Debian package {pkg} {versions[pkg]}: {path}", kind, lic])
-rows.sort(key=lambda r: ({"train": 0, "val": 1}.get(r[0], 2), r[2]))
-with open(out / "manifest.csv", "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(["split", "kind", "path", "duration_s", "source", "speaker_or_type", "license"])
-    writer.writerows(rows)
+
+def split_of(kind, pkg, path):
+    return "heldout_types" if kind in HELDOUT else "val" if (pkg, path) in val else "train"
+
+
+rows = write_clips(kept, out, split_of, versions)
+write_manifest(rows, out)
 for line in rejected:
     print("rejected:", line)
 for split in ("train", "val", "heldout_types"):
