@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -79,9 +80,30 @@ class _Worker:
 _WORKER: _Worker | None = None
 
 
-def _init_worker(config: EvalConfig, one_thread: bool) -> None:
-    """Load every system and the DNSMOS models once per process."""
+def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> threading.Thread:
+    """Start a daemon thread that ends this process once ``parent_pid`` is no longer its
+    parent (the parent died and the process was re-parented).
+
+    Why: pool workers hold both ends of the executor's call queue, so when ``hush eval`` is
+    killed they never see it close; without this they wait on it forever, idle, each still
+    holding its models (~0.5 GB)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def _init_worker(config: EvalConfig, one_thread: bool, parent_pid: int | None = None) -> None:
+    """Load every system and the DNSMOS models once per process (a pool worker:
+    ``parent_pid`` set, and it exits if that parent dies)."""
     global _WORKER
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     if one_thread:
         import torch
 
@@ -202,7 +224,7 @@ def _iter_records(config: EvalConfig, pairs: list[Pair], workers: int) -> Iterat
             max_workers=workers,
             mp_context=get_context("spawn"),
             initializer=_init_worker,
-            initargs=(config, True),
+            initargs=(config, True, os.getpid()),
         ) as pool,
     ):
         futures = [pool.submit(_evaluate_pair, pair) for pair in pairs]
