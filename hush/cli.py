@@ -730,6 +730,14 @@ def loadtest(
             "nothing dropped, starting at --streams; report it per core.",
         ),
     ] = False,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="With --find-capacity: a stream count holds only if this many load tests in a row "
+            "at it hold (near the limit one run's p99 is noisy).",
+        ),
+    ] = 1,
 ) -> None:
     """Stream real speech over N concurrent WebSocket connections at real-time pace; report
     added latency (server and client side), dropped/late audio and CPU use."""
@@ -752,7 +760,7 @@ def loadtest(
     )
     try:
         if find_capacity:
-            report = search_capacity(config, start=streams, log=typer.echo)
+            report = search_capacity(config, start=streams, repeats=repeats, log=typer.echo)
         else:
             report = run_loadtest(config)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
