@@ -2,12 +2,13 @@
 
 The worker (``service/engine.py: StreamEngine.tick``) takes one message from each of N
 sessions, pushes the audio, steps every stream in batched model calls and encodes the
-replies. This drives a ``StreamEngine`` directly, in this process at one thread, with one
-``--chunk-ms`` message of speech-like noise per session per tick (no sockets, no event
-loop), and splits the median tick into: applying the messages (decode, push), the model
-calls (``Enhancer.process_frames``, products included), the per-stream frame bookkeeping
-around them (``step_streams``: gather frames and state, scatter, overlap-add), and
-collecting the replies (pop, encode). A tick that must serve N streams in real time every
+replies. This drives a ``StreamEngine`` directly through the three phases ``tick`` runs,
+in this process at one thread, with one ``--chunk-ms`` message of noise per session per
+tick (no sockets, no event loop), and splits the median tick into: applying the messages
+(``apply_all``: decode, push), the model calls (``Enhancer.process_frames``, products
+included), the per-stream frame bookkeeping around them (the rest of ``step_all``: gather
+frames and state, scatter, overlap-add), and collecting the replies (``collect_all``: pop,
+encode). A tick that must serve N streams in real time every
 ``--chunk-ms`` can take at most that long; the load test's p99 <= 20 ms needs it well under.
 """
 
@@ -26,7 +27,7 @@ def measure(model_name: str, streams: int, chunk_ms: float, ticks: int = 40) -> 
 
     from hush.models import ModelRegistry
     from hush.service.engine import StreamEngine
-    from hush.streaming import Enhancer, step_streams
+    from hush.streaming import Enhancer
 
     torch.set_num_threads(1)
     model, _ = ModelRegistry().load(model_name)
@@ -55,14 +56,11 @@ def measure(model_name: str, streams: int, chunk_ms: float, ticks: int = 40) -> 
             batch = [(sid, [("audio", payload, time.monotonic())]) for sid in ids]
             model_seconds[0] = 0.0
             t0 = time.perf_counter()
-            entries = [(sid, engine._apply(sid, items)) for sid, items in batch]
+            _, groups = engine.apply_all(batch)
             t1 = time.perf_counter()
-            cores = [entry.core for _, entry in entries]
-            while step_streams(cores):
-                pass
+            engine.step_all(groups)
             t2 = time.perf_counter()
-            for sid, entry in entries:
-                engine._collect(sid, entry, t2)
+            engine.collect_all(groups, time.monotonic())
             t3 = time.perf_counter()
             if index >= 5:  # the first ticks warm caches and allocators
                 parts["tick"].append(t3 - t0)

@@ -110,6 +110,10 @@ class _Entry:
     ending: bool = False
 
 
+# Sessions stepped together: (model, processing rate) -> [(session id, entry)].
+StreamGroups = dict[tuple[str, int], list[tuple[str, _Entry]]]
+
+
 class StreamEngine:
     """Owns the streams. ``enhancers`` are shared, read-only models by name."""
 
@@ -133,8 +137,18 @@ class StreamEngine:
 
     def tick(self, batch: list[tuple[str, list[tuple]]]) -> tuple[list[Reply], TickStats]:
         t_start = time.monotonic()
+        replies, groups = self.apply_all(batch)
+        batch_sizes, frames = self.step_all(groups)
+        replies += self.collect_all(groups, time.monotonic())
+        return replies, TickStats(time.monotonic() - t_start, batch_sizes, frames)
+
+    # The three phases of a tick (public so that bench/tick.py can time them apart).
+
+    def apply_all(self, batch: list[tuple[str, list[tuple]]]) -> tuple[list[Reply], StreamGroups]:
+        """Apply every session's items; (error replies, live entries grouped by model and
+        processing rate: the streams that share one batched model call)."""
         replies: list[Reply] = []
-        groups: dict[tuple[str, int], list[tuple[str, _Entry]]] = {}
+        groups: StreamGroups = {}
         for session_id, items in batch:
             try:
                 entry = self._apply(session_id, items)
@@ -143,9 +157,12 @@ class StreamEngine:
                 replies.append(Reply(session_id, b"", 0, [], [], 0, 0, False, f"{type(err).__name__}: {err}"))
                 continue
             if entry is not None:
-                # one batch per model and processing rate: streams share that rate's view
                 groups.setdefault((entry.model, entry.core.sample_rate), []).append((session_id, entry))
+        return replies, groups
 
+    def step_all(self, groups: StreamGroups) -> tuple[list[int], dict[str, int]]:
+        """Step each group until no stream has a whole frame left, one batched model call
+        per frame step; (the batch sizes, frames per model)."""
         batch_sizes: list[int] = []
         frames: dict[str, int] = {}
         for (model, _rate), group in groups.items():
@@ -156,12 +173,23 @@ class StreamEngine:
                 batch_sizes.append(advanced)
             if total:
                 frames[model] = frames.get(model, 0) + total
-        t_done = time.monotonic()
+        return batch_sizes, frames
 
+    def collect_all(self, groups: StreamGroups, t_done: float) -> list[Reply]:
+        """Every stepped session's reply. Streams that only hand over their new output (most
+        of them, every tick) are collected per encoding with one join and one encode for
+        all; streams that end or resample go one by one."""
+        replies: list[Reply] = []
+        plain: dict[str, list[tuple[str, _Entry]]] = {}
         for group in groups.values():
             for session_id, entry in group:
-                replies.append(self._collect(session_id, entry, t_done))
-        return replies, TickStats(time.monotonic() - t_start, batch_sizes, frames)
+                if entry.adapted is None and not entry.ending:
+                    plain.setdefault(entry.encoding, []).append((session_id, entry))
+                else:
+                    replies.append(self._collect(session_id, entry, t_done))
+        for encoding, sessions in plain.items():
+            replies += self._collect_plain(encoding, sessions, t_done)
+        return replies
 
     def _apply(self, session_id: str, items: list[tuple]) -> _Entry | None:
         """Apply a session's items in order; the entry to step, or None (closed)."""
@@ -209,12 +237,32 @@ class StreamEngine:
         except Exception as err:
             self.entries.pop(session_id, None)
             return Reply(session_id, b"", 0, [], [], 0, 0, False, f"{type(err).__name__}: {err}")
+        return self._reply(session_id, entry, payload, int(out.size), t_done)
+
+    def _collect_plain(self, encoding: str, sessions: list[tuple[str, _Entry]], t_done: float) -> list[Reply]:
+        """``_collect`` for streams at their native rate that are not ending, all in one
+        encoding: their blocks joined and encoded in one call, then the bytes cut per session
+        (the same bytes as encoding each alone: the encoding is per sample)."""
+        blocks = [entry.core.pop_blocks() for _, entry in sessions]
+        counts = [sum(block.shape[0] for block in stream_blocks) for stream_blocks in blocks]
+        joined = [block for stream_blocks in blocks for block in stream_blocks]
+        payload = encode_audio(np.concatenate(joined), encoding) if joined else b""
+        width = BYTES_PER_SAMPLE[encoding]
+        replies, start = [], 0
+        for (session_id, entry), count in zip(sessions, counts, strict=True):
+            end = start + count * width
+            replies.append(self._reply(session_id, entry, payload[start:end], count, t_done))
+            start = end
+        return replies
+
+    def _reply(self, session_id: str, entry: _Entry, payload: bytes, n_samples: int, t_done: float) -> Reply:
+        """The session's reply for this tick; resets what it reports and retires an ended stream."""
         stamps = [t for n, t in entry.arrivals if n]
         latency = [(t_done - t, n) for n, t in entry.arrivals if n]
         reply = Reply(
             session_id,
             payload,
-            int(out.size),
+            n_samples,
             stamps,
             latency,
             entry.core.frames_processed,

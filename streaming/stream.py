@@ -123,6 +123,13 @@ class Stream:
         self.samples_out += out.shape[0]
         return out
 
+    def pop_blocks(self) -> list[np.ndarray]:
+        """``pop_output`` as the list of blocks it would join (each ``[n]`` float32, in
+        order), for a caller that joins many streams' output in one call (the service)."""
+        blocks, self._ready = self._ready, []
+        self.samples_out += sum(block.shape[0] for block in blocks)
+        return blocks
+
     def _take_frame(self) -> np.ndarray:
         hop = self.enhancer.hop
         frame = np.concatenate([self._history, self._pending[:hop]])

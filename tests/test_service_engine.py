@@ -76,3 +76,45 @@ def test_engine_tick_bookkeeping():
     assert not engine.entries
     replies, _ = engine.tick([("ghost", [("audio", b"\x00" * 4, t)])])  # unknown session: ignored
     assert replies == []
+
+
+def test_engine_collects_each_session_the_bytes_its_own_stream_gives():
+    """One tick with sessions in both encodings, one ending and one at a resampled rate:
+    joining and encoding the plain sessions' output together gives every session exactly
+    the bytes that collecting it alone gives (a second engine, fed the same, collects one
+    session at a time)."""
+    enhancer = Enhancer(tiny_model("gru"), "m")
+    joined, one_by_one = StreamEngine({"m": enhancer}), StreamEngine({"m": enhancer})
+    one_by_one._collect_plain = lambda encoding, sessions, t_done: [
+        one_by_one._collect(session_id, entry, t_done) for session_id, entry in sessions
+    ]
+    sessions = {
+        "s16": (16000, "pcm_s16le"),
+        "f32": (16000, "pcm_f32le"),
+        "s16b": (16000, "pcm_s16le"),
+        "ends": (16000, "pcm_f32le"),
+        "8k": (8000, "pcm_s16le"),
+    }
+    opens = [(sid, [("open", "m", rate, enc, None)]) for sid, (rate, enc) in sessions.items()]
+    x = speech_like(0.2)
+    chunks = [x[:700], x[700:1500], x[1500:3200]]
+    got = {engine: {sid: b"" for sid in sessions} for engine in (joined, one_by_one)}
+    t = time.monotonic()
+    for engine in (joined, one_by_one):
+        engine.tick(opens)
+        for i, chunk in enumerate(chunks):
+            batch = []
+            for sid, (_rate, enc) in sessions.items():
+                piece = chunk[: len(chunk) // 2] if sid == "8k" else chunk
+                items = [("audio", encode_audio(piece, enc), t)]
+                if sid == "ends" and i == len(chunks) - 1:
+                    items.append(("end",))
+                batch.append((sid, items))
+            replies, _ = engine.tick(batch)
+            for reply in replies:
+                assert reply.error is None
+                got[engine][reply.session_id] += reply.audio
+    assert got[joined] == got[one_by_one]
+    assert all(got[joined].values())
+    assert len(got[joined]["ends"]) == 4 * 3200  # ended: as many samples out as in
+    assert len(got[joined]["s16"]) < 2 * 3200  # still running: the latency is held back
