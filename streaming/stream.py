@@ -4,7 +4,7 @@
 ready; ``flush`` returns the rest, so that samples out == samples in; ``reset`` starts
 over. A stream holds no model: it borrows its ``Enhancer``'s, and its own state is a few
 small arrays (about 2 KB for the default GRU). ``step_streams`` advances many streams with
-one batched model call, which is how the service serves hundreds of them.
+one batched model call, which is how the service serves many of them at once.
 """
 
 from __future__ import annotations
