@@ -44,23 +44,28 @@ def test_loadtest_small(tmp_path, weights_dir):
     assert "server added latency" in result.output
 
 
+def _fake_report(config, held: bool) -> dict:
+    """What `run_loadtest` reports, reduced to what the capacity search reads: p99 10 ms
+    when the step holds, 40 ms when it does not."""
+    return {
+        "config": {"streams": config.streams, "url": config.url},
+        "machine": {"cores": 2},
+        "ok": True,
+        "dropped_samples": 0,
+        "streams_failed": 0,
+        "server_added_latency": {"p50_ms": 5.0, "p99_ms": 10.0 if held else 40.0},
+        "client_round_trip": {"p99_ms": 12.0},
+        "cpu_percent_of_one_core": {"server": 50.0, "client": 10.0, "other_processes": 0.0},
+        "server_batches": {"mean_streams_per_call": 20.0},
+    }
+
+
 def test_find_capacity_searches_and_reports_per_core(tmp_path, weights_dir, monkeypatch):
     """The search logic over a fake load test: holds up to 130 streams, fails above."""
     from hush.bench import loadtest
 
     def fake_run(config):
-        held = config.streams <= 130
-        return {
-            "config": {"streams": config.streams, "url": config.url},
-            "machine": {"cores": 2},
-            "ok": True,
-            "dropped_samples": 0,
-            "streams_failed": 0,
-            "server_added_latency": {"p50_ms": 5.0, "p99_ms": 10.0 if held else 40.0},
-            "client_round_trip": {"p99_ms": 12.0},
-            "cpu_percent_of_one_core": {"server": 50.0, "client": 10.0, "other_processes": 0.0},
-            "server_batches": {"mean_streams_per_call": 20.0},
-        }
+        return _fake_report(config, held=config.streams <= 130)
 
     monkeypatch.setattr(loadtest, "run_loadtest", fake_run)
     monkeypatch.setattr(loadtest.time, "sleep", lambda s: None)
@@ -87,18 +92,7 @@ def test_find_capacity_with_repeats_needs_every_run_at_a_count_to_hold(monkeypat
         n = config.streams
         runs[n] = runs.get(n, 0) + 1
         # up to 100 always holds; 101-130 holds on a count's first run only (a lucky run)
-        held = n <= 100 or (n <= 130 and runs[n] == 1)
-        return {
-            "config": {"streams": n, "url": config.url},
-            "machine": {"cores": 2},
-            "ok": True,
-            "dropped_samples": 0,
-            "streams_failed": 0,
-            "server_added_latency": {"p50_ms": 5.0, "p99_ms": 10.0 if held else 40.0},
-            "client_round_trip": {"p99_ms": 12.0},
-            "cpu_percent_of_one_core": {"server": 50.0, "client": 10.0, "other_processes": 0.0},
-            "server_batches": {"mean_streams_per_call": 20.0},
-        }
+        return _fake_report(config, held=n <= 100 or (n <= 130 and runs[n] == 1))
 
     monkeypatch.setattr(loadtest, "run_loadtest", noisy_run)
     monkeypatch.setattr(loadtest.time, "sleep", lambda s: None)
