@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from hush.bench import products, tick
+from hush.bench import io_floor, products, tick
 
 
 def test_tick_bench_splits_the_tick_into_its_parts() -> None:
@@ -27,3 +29,25 @@ def test_product_candidates_keep_the_properties_the_bench_reports() -> None:
     assert exact_split["max_rel_deviation"] < 1e-4 and exact_split["row_same_alone_and_batched"]
     assert results["int8 act x1"]["max_rel_deviation"] > 1e-3
     assert results["bfloat16"]["max_rel_deviation"] > 1e-3
+
+
+def test_io_floor_model_keeps_the_shipped_dsp_with_a_hundredth_of_the_products() -> None:
+    from hush.models import ModelRegistry
+
+    floor, gru_params = io_floor.floor_model("gru")
+    gru, _ = ModelRegistry().load("gru")
+    assert floor.features == gru.features
+    assert floor.latency_samples == gru.latency_samples
+    assert floor.arch.deep_filter_frames == gru.arch.deep_filter_frames
+    assert floor.arch.deep_filter_bins == gru.arch.deep_filter_bins
+    assert gru_params == gru.num_parameters()
+    assert floor.num_parameters() < 0.02 * gru_params
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+def test_io_floor_run_serves_the_floor_with_the_client_demoted_and_restores_its_priority() -> None:
+    report = io_floor.run(streams=2, seconds=1.0, chunk_ms=20.0, idle_client=True)
+    assert report["ok"] and report["streams_completed"] == 2
+    assert report["io_floor"]["client_sched_idle"] is True
+    assert report["config"]["model"] == io_floor.FLOOR_NAME
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
