@@ -66,14 +66,20 @@ def idle_priority(enabled: bool) -> Iterator[bool]:
 
 
 def run(
-    streams: int, seconds: float, chunk_ms: float, idle_client: bool, model: str | None = None
+    streams: int,
+    seconds: float,
+    chunk_ms: float,
+    idle_client: bool,
+    model: str | None = None,
+    audio: Path | None = None,
 ) -> dict[str, Any]:
-    """One load test against ``hush serve``; ``model=None`` serves the floor model."""
+    """One load test against ``hush serve``; ``model=None`` serves the floor model; ``audio``
+    as in ``hush loadtest`` (default: validation speech in noise)."""
     from hush.bench.loadtest import LoadtestConfig, run_loadtest, start_server, stop_server
     from hush.models import save_weights
 
     with tempfile.TemporaryDirectory(prefix="hush-floor-") as folder:
-        config = LoadtestConfig(streams=streams, seconds=seconds, chunk_ms=chunk_ms, model=model)
+        config = LoadtestConfig(streams=streams, seconds=seconds, chunk_ms=chunk_ms, model=model, audio=audio)
         floor_params = like_params = None
         if model is None:
             floor, like_params = floor_model()
@@ -105,11 +111,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="Independent runs, one after another.")
     parser.add_argument("--idle-client", action="store_true", help="Load generator at SCHED_IDLE.")
     parser.add_argument("--model", default=None, help="Serve this model instead of the floor (a control).")
+    parser.add_argument("--audio", type=Path, default=None, help="Audio to stream, as hush loadtest.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     runs = []
     for _ in range(args.repeats):
-        report = run(args.streams, args.seconds, args.chunk_ms, args.idle_client, args.model)
+        report = run(args.streams, args.seconds, args.chunk_ms, args.idle_client, args.model, args.audio)
         lat, cpu = report["server_added_latency"], report["cpu_percent_of_one_core"]
         print(  # noqa: T201
             f"{report['io_floor']['model']}, {args.streams} streams, {args.chunk_ms:g} ms, "

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+import soundfile as sf
 
+from conftest import speech_like
 from hush.bench import io_floor, products, tick
 
 
@@ -45,8 +47,10 @@ def test_io_floor_model_keeps_the_shipped_dsp_with_a_hundredth_of_the_products()
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
-def test_io_floor_run_serves_the_floor_with_the_client_demoted_and_restores_its_priority() -> None:
-    report = io_floor.run(streams=2, seconds=1.0, chunk_ms=20.0, idle_client=True)
+def test_io_floor_run_serves_the_floor_with_the_client_demoted_and_restores_its_priority(tmp_path) -> None:
+    audio = tmp_path / "speech.wav"
+    sf.write(audio, speech_like(1.0, 16000), 16000)
+    report = io_floor.run(streams=2, seconds=1.0, chunk_ms=20.0, idle_client=True, audio=audio)
     assert report["ok"] and report["streams_completed"] == 2
     assert report["io_floor"]["client_sched_idle"] is True
     assert report["config"]["model"] == io_floor.FLOOR_NAME
