@@ -172,7 +172,14 @@ def scrape(http_url: str, api_key: str | None) -> dict[str, float]:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name.startswith(
-                ("process_cpu", "hush_worker_cpu", "hush_batch", "hush_frames", "hush_frame_latency")
+                (
+                    "process_cpu",
+                    "hush_worker_cpu",
+                    "hush_batch",
+                    "hush_frames",
+                    "hush_frame_latency",
+                    "hush_cpu_cores",
+                )
             ):
                 key = sample.name + (
                     "{" + ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) + "}"
@@ -181,6 +188,15 @@ def scrape(http_url: str, api_key: str | None) -> dict[str, float]:
                 )
                 out[key] = sample.value
     return out
+
+
+def server_is_local(ws_url: str) -> bool:
+    """Whether the server at ``ws_url`` runs on this machine (a loopback or own host name), so
+    that it and the load generator share these cores."""
+    from urllib.parse import urlparse
+
+    host = (urlparse(ws_url).hostname or "").lower()
+    return host in {"127.0.0.1", "localhost", "::1", socket.gethostname().lower()}
 
 
 def _cpu_times() -> tuple[float, float] | None:
@@ -403,8 +419,10 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
     server_cpu = delta("process_cpu_seconds_total")
     worker_cpu = delta("hush_worker_cpu_seconds_total")
     batches = delta("hush_batch_streams_count")
+    local = server_is_local(ws_url)
     machine = None
-    if machine_before and machine_after:
+    # /proc/stat is this machine's: it says what the server used only if the server is here
+    if local and machine_before and machine_after:
         busy = machine_after[0] - machine_before[0]
         total = machine_after[1] - machine_before[1]
         machine = round(100.0 * busy / total * (os.cpu_count() or 1), 1) if total else None
@@ -422,7 +440,9 @@ def run_loadtest(config: LoadtestConfig) -> dict[str, Any]:
             "deadline_ms": config.deadline_ms,
         },
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {"cores": os.cpu_count(), "cpu": cpu_name()},
+        "machine": {"cores": os.cpu_count(), "cpu": cpu_name()},  # the load generator's
+        "server_cores": int(after["hush_cpu_cores"]) if "hush_cpu_cores" in after else None,
+        "server_on_this_machine": local,
         "streams_completed": len(completed),
         "streams_failed": len(failed),
         "errors": sorted({r.error for r in failed if r.error})[:10],
@@ -499,7 +519,7 @@ def find_capacity(
 
     Every step is a full load test of ``config.seconds`` against ONE server (spawned here
     unless ``config.url``), so the steps share its warm-up. Returns every step's report and
-    the capacity, also per core of this machine (the load generator runs on the same cores).
+    the capacity, also per core of the server's machine (``hush_cpu_cores`` from its /metrics).
     """
     import dataclasses
 
@@ -551,7 +571,9 @@ def find_capacity(
     finally:
         if proc is not None:
             stop_server(proc)
-    cores = os.cpu_count() or 1
+    first = steps[0]
+    local = first.get("server_on_this_machine", True)
+    cores = first.get("server_cores") or (os.cpu_count() if local else None) or 1
     return {
         "config": {**steps[0]["config"], "streams": None, "url": url if config.url else "spawned hush serve"},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -563,7 +585,9 @@ def find_capacity(
         "first_failing_streams": high,
         "cores": cores,
         "streams_per_core": round(low / cores, 1),
-        "note": "the load generator runs on the same cores as the server",
+        "note": "the load generator runs on the same cores as the server"
+        if local
+        else "the load generator ran on another machine",
         "steps": [
             {
                 "streams": r["config"]["streams"],
@@ -617,8 +641,12 @@ def print_report(report: dict[str, Any]) -> None:
         f"{report['late_chunks']}; late sends: {report['late_sends']}",
         f"CPU (% of one core): server {cpu['server']} (event loop {cpu['server_event_loop_process']}, "
         f"stream worker {cpu['server_stream_worker_process']}), client {cpu['client']}, "
-        f"machine {cpu['machine_all_processes']} of {cpu['cores'] * 100} "
-        f"(other processes {cpu['other_processes']})",
+        + (
+            f"machine {cpu['machine_all_processes']} of {cpu['cores'] * 100} "
+            f"(other processes {cpu['other_processes']})"
+            if cpu["machine_all_processes"] is not None
+            else f"server on another machine ({report['server_cores']} cores)"
+        ),
         f"batching: {report['server_batches']}",
     ]
     if report["errors"]:

@@ -102,6 +102,13 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -124,6 +131,10 @@ class Metrics:
         self.enhanced_seconds = Counter(
             "hush_rest_audio_seconds", "Seconds of audio enhanced through REST.", registry=r
         )
+        # The load generator may run elsewhere (`hush loadtest --url`); it reads this to
+        # report capacity per core of the server's machine rather than its own.
+        self.cpu_cores = Gauge("hush_cpu_cores", "CPU cores this server process may run on.", registry=r)
+        self.cpu_cores.set(usable_cores())
         self.active_streams = Gauge("hush_active_streams", "Live WebSocket sessions.", registry=r)
         self.worker_streams = Gauge(
             "hush_worker_streams", "Live sessions per stream worker (scheduler lane).", ["worker"], registry=r

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import speech_like
 from hush.cli import app
+from hush.service.metrics import usable_cores
 
 
 def test_loadtest_small(tmp_path, weights_dir):
@@ -41,15 +42,22 @@ def test_loadtest_small(tmp_path, weights_dir):
     assert min(report["observed_min_lag_samples"]) == 160
     assert report["cpu_percent_of_one_core"]["server_stream_worker_process"] > 0
     assert report["server_batches"]["model_calls"] > 0
+    # the spawned server is on this machine and says how many cores it may use
+    assert report["server_on_this_machine"] is True
+    assert report["server_cores"] == usable_cores()
     assert "server added latency" in result.output
 
 
-def _fake_report(config, held: bool) -> dict:
+def _fake_report(config, held: bool, server_cores: int = 2) -> dict:
     """What `run_loadtest` reports, reduced to what the capacity search reads: p99 10 ms
     when the step holds, 40 ms when it does not."""
+    from hush.bench.loadtest import server_is_local
+
     return {
         "config": {"streams": config.streams, "url": config.url},
         "machine": {"cores": 2},
+        "server_cores": server_cores,
+        "server_on_this_machine": server_is_local(config.url),
         "ok": True,
         "dropped_samples": 0,
         "streams_failed": 0,
@@ -107,3 +115,28 @@ def test_find_capacity_with_repeats_needs_every_run_at_a_count_to_hold(monkeypat
     attempts = [(s["streams"], s["attempt"], s["held"]) for s in twice["steps"]]
     assert (80, 1, True) in attempts and (80, 2, True) in attempts
     assert all(not (a == 2 and n > 100 and held) for n, a, held in attempts)
+
+
+def test_capacity_per_core_is_per_core_of_the_server_when_the_load_comes_from_elsewhere(monkeypatch):
+    """With --url at another machine, streams per core divide by the cores the server reports
+    in /metrics (hush_cpu_cores), not by the load generator's, and the note says where the
+    generator ran."""
+    from hush.bench import loadtest
+
+    monkeypatch.setattr(loadtest, "run_loadtest", lambda c: _fake_report(c, c.streams <= 96, server_cores=8))
+    monkeypatch.setattr(loadtest.time, "sleep", lambda s: None)
+    remote = loadtest.find_capacity(loadtest.LoadtestConfig(url="ws://10.1.2.3:8000"), start=64)
+    assert remote["cores"] == 8 and remote["streams_per_core"] == round(remote["capacity_streams"] / 8, 1)
+    assert "another machine" in remote["note"]
+    local = loadtest.find_capacity(loadtest.LoadtestConfig(url="ws://127.0.0.1:8000"), start=64)
+    assert "same cores" in local["note"]
+
+
+def test_server_is_local_knows_loopback_and_own_host_names():
+    import socket
+
+    from hush.bench.loadtest import server_is_local
+
+    assert server_is_local("ws://127.0.0.1:8000") and server_is_local("ws://localhost:1")
+    assert server_is_local("ws://[::1]:8000") and server_is_local(f"ws://{socket.gethostname()}:80")
+    assert not server_is_local("ws://10.1.2.3:8000") and not server_is_local("wss://hush.example.com")
