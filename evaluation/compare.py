@@ -47,8 +47,22 @@ def paired_differences(result_a: dict, system_a: str, result_b: dict, system_b: 
     return out
 
 
-def compare_files(path_a: Path, system_a: str, path_b: Path, system_b: str) -> dict[str, dict]:
-    """``paired_differences`` for every set present in both files, keyed by set name."""
+def by_noise_type(result: dict) -> dict[str, dict]:
+    """A set's result split by its files' ``noise_type`` (the leave-types-out sets record
+    it per file): ``{type: result holding only that type's files}``; empty if none has one."""
+    types = sorted({r["noise_type"] for r in result["per_file"] if r.get("noise_type")})
+    return {
+        kind: {**result, "per_file": [r for r in result["per_file"] if r.get("noise_type") == kind]}
+        for kind in types
+    }
+
+
+def compare_files(
+    path_a: Path, system_a: str, path_b: Path, system_b: str, by_type: bool = False
+) -> dict[str, dict]:
+    """``paired_differences`` for every set present in both files, keyed by set name; with
+    ``by_type``, each set is followed by one entry per noise type of its files, keyed
+    ``"<set> [<type>]"``."""
     sets_a, sets_b = load_sets(path_a), load_sets(path_b)
     missing = [
         f"{system} not in {path}"
@@ -60,4 +74,12 @@ def compare_files(path_a: Path, system_a: str, path_b: Path, system_b: str) -> d
     common = [name for name in sets_a if name in sets_b]
     if not common:
         raise ValueError(f"{path_a} and {path_b} share no set of pairs")
-    return {name: paired_differences(sets_a[name], system_a, sets_b[name], system_b) for name in common}
+    out: dict[str, dict] = {}
+    for name in common:
+        out[name] = paired_differences(sets_a[name], system_a, sets_b[name], system_b)
+        if by_type:
+            types_b = by_noise_type(sets_b[name])
+            for kind, part_a in by_noise_type(sets_a[name]).items():
+                if kind in types_b:
+                    out[f"{name} [{kind}]"] = paired_differences(part_a, system_a, types_b[kind], system_b)
+    return out

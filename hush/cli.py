@@ -576,6 +576,9 @@ def compare(
         str | None, typer.Option("--b", help="System in RESULT_B (default: the same name as --a).")
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the differences as JSON.")] = None,
+    by_type: Annotated[
+        bool, typer.Option("--by-type", help="Also one row per noise type in sets that record it.")
+    ] = False,
 ) -> None:
     """Paired per-file differences A - B with 95% intervals, for every set both files scored."""
     from rich.console import Console
@@ -587,18 +590,24 @@ def compare(
 
     system_b = system_b or system_a
     try:
-        result = compare_files(result_a, system_a, result_b, system_b)
+        result = compare_files(result_a, system_a, result_b, system_b, by_type=by_type)
     except (OSError, ValueError, KeyError) as err:
         _err(f"cannot compare: {err}")
         raise typer.Exit(2) from None
     title = f"{system_a} ({result_a}) - {system_b} ({result_b}), paired over files"
     # a metric no set scored (the high-band distance of 16 kHz pairs) would be a column of NaN
     shown = [m for m in METRICS if any(diffs[m]["n"] for diffs in result.values())]
-    table = Table("set", "files", *shown, title=title)
+    table = Table(title=title)
+    table.add_column("set", no_wrap=True)
+    for column in ("files", *shown):
+        table.add_column(column, no_wrap=True)
     for name, diffs in result.items():
         cells = [f"{diffs[m]['mean']:+.3f} ± {diffs[m]['ci95_half']:.3f}" for m in shown]
-        table.add_row(Path(name).name or "(one set)", str(diffs["files"]), *cells)
-    Console(width=max(100, 24 + 18 * len(shown))).print(table)
+        set_name, _, kind = name.partition(" [")  # "<set> [<noise type>]" with --by-type
+        label = (Path(set_name).name or "(one set)") + (f" · {kind[:-1]}" if kind else "")
+        table.add_row(label, str(diffs["files"]), *cells)
+    labels = max((len(Path(name).name) + 3 for name in result), default=12)
+    Console(width=max(100, labels + 14 + 19 * len(shown))).print(table)
     if json_path:
         payload = {"a": [str(result_a), system_a], "b": [str(result_b), system_b], "sets": result}
         json_path.write_text(json.dumps(json_safe(payload), indent=1) + "\n")

@@ -71,3 +71,32 @@ def test_cli_leaves_out_metrics_no_file_has(tmp_path):
     assert run.exit_code == 0, run.output
     assert "lsd_hb" not in run.output and "nan" not in run.output
     assert "in_domain" in run.output and "+0.000" in run.output
+
+
+def test_by_type_splits_each_set_by_its_files_noise_types(tmp_path):
+    """Files 0-2 are keyboard, 3-4 applause; A beats B by 0.3 on keyboard files only."""
+    a, b = _result({"gru": 0.0}), _result({"gru": 0.0})
+    for row_a, row_b in zip(a["per_file"], b["per_file"], strict=True):
+        kind = "keyboard" if int(row_a["name"][1]) < 3 else "applause"
+        row_a["noise_type"] = row_b["noise_type"] = kind
+        if kind == "keyboard":
+            row_a["scores"]["gru"] = {m: v + 0.3 for m, v in row_a["scores"]["gru"].items()}
+    (tmp_path / "a.json").write_text(json.dumps({"sets": {"out/val/unseen_types": a}}))
+    (tmp_path / "b.json").write_text(json.dumps({"sets": {"out/val/unseen_types": b}}))
+    plain = compare_files(tmp_path / "a.json", "gru", tmp_path / "b.json", "gru")
+    assert list(plain) == ["out/val/unseen_types"]
+    split = compare_files(tmp_path / "a.json", "gru", tmp_path / "b.json", "gru", by_type=True)
+    assert list(split) == [
+        "out/val/unseen_types",
+        "out/val/unseen_types [applause]",
+        "out/val/unseen_types [keyboard]",
+    ]
+    assert split["out/val/unseen_types [keyboard]"]["files"] == 3
+    assert split["out/val/unseen_types [keyboard]"]["dnsmos_bak"]["mean"] == pytest.approx(0.3)
+    assert split["out/val/unseen_types [applause]"]["pesq"]["mean"] == pytest.approx(0.0)
+    assert split["out/val/unseen_types"]["pesq"]["mean"] == pytest.approx(0.3 * 3 / 5)
+    run = CliRunner().invoke(
+        app, ["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--by-type"]
+    )
+    assert run.exit_code == 0, run.output
+    assert "unseen_types · keyboard" in run.output and "+0.300 ± 0.000" in run.output
