@@ -575,9 +575,9 @@ def find_capacity(
     local = first.get("server_on_this_machine", True)
     cores = first.get("server_cores") or (os.cpu_count() if local else None) or 1
     return {
-        "config": {**steps[0]["config"], "streams": None, "url": url if config.url else "spawned hush serve"},
+        "config": {**first["config"], "streams": None, "url": url if config.url else "spawned hush serve"},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": steps[0]["machine"],
+        "machine": first["machine"],
         "criterion": f"all streams complete, 0 dropped samples, server p99 <= {config.deadline_ms:g} ms"
         + (f", in {repeats} runs in a row" if repeats > 1 else ""),
         "repeats": repeats,

@@ -601,13 +601,14 @@ def compare(
     table.add_column("set", no_wrap=True)
     for column in ("files", *shown):
         table.add_column(column, no_wrap=True)
+    widest = 0
     for name, diffs in result.items():
         cells = [f"{diffs[m]['mean']:+.3f} ± {diffs[m]['ci95_half']:.3f}" for m in shown]
         set_name, _, kind = name.partition(" [")  # "<set> [<noise type>]" with --by-type
         label = (Path(set_name).name or "(one set)") + (f" · {kind[:-1]}" if kind else "")
+        widest = max(widest, len(label))
         table.add_row(label, str(diffs["files"]), *cells)
-    labels = max((len(Path(name).name) + 3 for name in result), default=12)
-    Console(width=max(100, labels + 14 + 19 * len(shown))).print(table)
+    Console(width=max(100, widest + 17 + 19 * len(shown))).print(table)
     if json_path:
         payload = {"a": [str(result_a), system_a], "b": [str(result_b), system_b], "sets": result}
         json_path.write_text(json.dumps(json_safe(payload), indent=1) + "\n")
