@@ -118,6 +118,27 @@ def test_one_sided_terms_penalise_only_their_side(term, penalised_scale, spared_
     )
 
 
+def test_residual_term_limited_to_low_bins():
+    """With residual_max_hz the residual term weighs only the bins below it: noise left
+    above the limit costs what the plain loss charges, below it 1 + weight times as much."""
+    from hush.trainer.config import LossConfig
+    from hush.trainer.loss import compressed_spectral_loss
+
+    clean = torch.polar(torch.ones(1, 4, 9), torch.zeros(1, 4, 9))  # 9 bins, 0 to 8 kHz
+    low, high = clean.clone(), clean.clone()
+    low[..., :2] *= 2.0  # 0 and 1 kHz too loud
+    high[..., 5:] *= 2.0  # 5 to 8 kHz too loud
+    plain = LossConfig()
+    limited = LossConfig(residual_weight=2.0, residual_max_hz=1500.0)
+    assert torch.isclose(
+        compressed_spectral_loss(high, clean, limited, 16000), compressed_spectral_loss(high, clean, plain)
+    )
+    low_plain = compressed_spectral_loss(low, clean, plain)
+    assert torch.isclose(compressed_spectral_loss(low, clean, limited, 16000), 3.0 * low_plain)
+    with pytest.raises(ValueError, match="sample rate"):
+        compressed_spectral_loss(low, clean, limited)
+
+
 def test_tbptt_lookahead_and_penalties_train(corpus, tmp_path):
     config = _write_config(corpus, tmp_path, extra="tbptt_frames = 25\nmax_minutes = 1.0")
     cfg = load_config(

@@ -188,6 +188,15 @@ class LossConfig(_Strict):
             "clean speech (residual noise), on top of the symmetric MSE (0: off)."
         ),
     )
+    residual_max_hz: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Apply the residual term only to bins below this frequency (Hz; None: every bin). "
+            "DNSMOS hears the noise left between harmonics below ~1 kHz during speech, where "
+            "PESQ and STOI are most sensitive to removing speech elsewhere."
+        ),
+    )
     pesq_weight: float = Field(
         0.0,
         ge=0,

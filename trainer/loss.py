@@ -9,7 +9,9 @@ from .config import LossConfig
 _EPS = 1e-12
 
 
-def compressed_spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
+def compressed_spectral_loss(
+    estimate: torch.Tensor, clean: torch.Tensor, cfg: LossConfig, sample_rate: int | None = None
+) -> torch.Tensor:
     """MSE between power-law compressed magnitude spectra, plus optionally the same on
     compressed complex spectra (magnitude^c with the original phase), plus optionally an
     extra penalty on the part of the magnitude error where speech was suppressed below
@@ -18,7 +20,8 @@ def compressed_spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, cfg: L
     trades the other way, which PESQ rewards.
 
     Args:
-        estimate, clean: ``[B, T, F]`` complex spectra.
+        estimate, clean: ``[B, T, F]`` complex spectra, ``F`` bins from 0 Hz to ``sample_rate / 2``.
+        sample_rate: Hz; needed only when ``cfg.residual_max_hz`` limits the residual term.
     Returns:
         scalar loss.
     """
@@ -36,7 +39,16 @@ def compressed_spectral_loss(estimate: torch.Tensor, clean: torch.Tensor, cfg: L
         # the positive part: noise (or anything) left above the clean level. PESQ weighs
         # added components more heavily than removed ones (its asymmetry factor), so this
         # term moves the trade-off the other way from the suppression term.
-        loss = loss + cfg.residual_weight * torch.mean(torch.relu(error).square())
+        residual = torch.relu(error).square()
+        if cfg.residual_max_hz is not None:
+            if sample_rate is None:
+                raise ValueError("loss.residual_max_hz needs the spectra's sample rate")
+            n_bins = error.shape[-1]
+            bin_hz = torch.arange(n_bins, device=error.device) * (sample_rate / 2) / (n_bins - 1)
+            # zero above the limit, so the mean stays over all bins: the weight means the
+            # same per bin as without a limit
+            residual = residual * (bin_hz < cfg.residual_max_hz).to(residual.dtype)
+        loss = loss + cfg.residual_weight * torch.mean(residual)
     if cfg.complex_weight > 0:
         # |X|^c * X / |X| = X * |X|^(c - 1)
         est_c = estimate * est_power.pow((c - 1) / 2)

@@ -109,7 +109,7 @@ def sequence_loss(
     noisy_spec, clean_spec = spectra(noisy, cfg, window), spectra(clean, cfg, window)
     estimate = enhance_spectra(model, noisy_spec)
     clean_spec = clean_spec[:, : estimate.shape[1]]
-    loss = compressed_spectral_loss(estimate, clean_spec, cfg.loss)
+    loss = compressed_spectral_loss(estimate, clean_spec, cfg.loss, cfg.features.sample_rate)
     if cfg.loss.band_level_weight > 0:
         # float32: band powers span many decades, beyond bfloat16's 8-bit mantissa to compare
         loss = loss + cfg.loss.band_level_weight * band_level_error(
@@ -549,7 +549,10 @@ def _tbptt_backward(
             continue
         # frame j sits at padded index j + history; the filter reads the history before lo
         estimate = model.apply_output(padded_spec[:, lo : hi + history], output[:, lo - first :])
-        loss = compressed_spectral_loss(estimate, clean_spec[:, lo:hi], cfg.loss) / n_chunks
+        loss = (
+            compressed_spectral_loss(estimate, clean_spec[:, lo:hi], cfg.loss, cfg.features.sample_rate)
+            / n_chunks
+        )
         loss = loss + weight_penalty(model, cfg.optim.l1, cfg.optim.l2) / n_chunks
         loss.backward()
         value += loss.item()
