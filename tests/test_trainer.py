@@ -272,6 +272,9 @@ def test_fine_tuning_starts_from_init_weights(corpus, tmp_path):
     third_meta = load_weights(third.export_json)[1]
     third_meta.provenance.extra["init_from"]["init_from"]["val_speech_licences"] = {"CC-BY-NC-SA-4.0": 3}
     assert "do NOT allow commercial use: CC-BY-NC-SA-4.0" in model_card(third_meta)
+    # the free licences the training configs accept are commercial, and only the NC one is named
+    third_meta.provenance.extra["init_from"]["init_from"]["licences"] = ["Artistic-1.0", "LGPL-3+", "MIT"]
+    assert "do NOT allow commercial use: CC-BY-NC-SA-4.0\n" in model_card(third_meta)
 
     # the one partial start allowed: a deep filter on top of a model without one. Its head
     # starts at zero, so the filtered model enhances exactly as the plain one did.

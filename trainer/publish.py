@@ -10,9 +10,13 @@ from pathlib import Path
 from hush.models.features import FeatureConfig
 from hush.models.weights import WeightMetadata, read_metadata
 
-# Licences in the corpus manifest that allow commercial use of the material.
+# Licences in the corpus and fetched-noise manifests that allow commercial use of the
+# material: every licence configs/gru.toml's allowed_licences accepts (free-software and
+# CC licences without a non-commercial clause). Anything else (CC-BY-NC-*, "unverified")
+# makes the card say so.
 COMMERCIAL_LICENCES = {
     "Apache-2.0",
+    "Artistic-1.0",
     "CC-BY-4.0",
     "CC-BY-3.0",
     "CC-BY-SA-3.0",
@@ -21,7 +25,11 @@ COMMERCIAL_LICENCES = {
     "GPL",
     "GPL-2",
     "GPL-2+",
+    "GPL-3",
     "GPL-3+",
+    "LGPL-3+",
+    "MIT",
+    "Public Domain",
 }
 
 
