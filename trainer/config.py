@@ -193,8 +193,8 @@ class LossConfig(_Strict):
         gt=0,
         description=(
             "Apply the residual term only to bins below this frequency (Hz; None: every bin). "
-            "DNSMOS hears the noise left between harmonics below ~1 kHz during speech, where "
-            "PESQ and STOI are most sensitive to removing speech elsewhere."
+            "DNSMOS hears the noise left between harmonics below ~1 kHz during speech; over "
+            "every bin the term also costs PESQ-wb and STOI (docs/results/dnsmos_gap_diagnosis.md)."
         ),
     )
     pesq_weight: float = Field(

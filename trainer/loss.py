@@ -9,6 +9,12 @@ from .config import LossConfig
 _EPS = 1e-12
 
 
+def bin_frequencies(n_bins: int, sample_rate: int, device: torch.device) -> torch.Tensor:
+    """``[n_bins]`` centre frequency (Hz) of each bin of a one-sided spectrum, 0 Hz to
+    ``sample_rate / 2``."""
+    return torch.arange(n_bins, device=device) * (sample_rate / 2) / (n_bins - 1)
+
+
 def compressed_spectral_loss(
     estimate: torch.Tensor, clean: torch.Tensor, cfg: LossConfig, sample_rate: int | None = None
 ) -> torch.Tensor:
@@ -43,8 +49,7 @@ def compressed_spectral_loss(
         if cfg.residual_max_hz is not None:
             if sample_rate is None:
                 raise ValueError("loss.residual_max_hz needs the spectra's sample rate")
-            n_bins = error.shape[-1]
-            bin_hz = torch.arange(n_bins, device=error.device) * (sample_rate / 2) / (n_bins - 1)
+            bin_hz = bin_frequencies(error.shape[-1], sample_rate, error.device)
             # zero above the limit, so the mean stays over all bins: the weight means the
             # same per bin as without a limit
             residual = residual * (bin_hz < cfg.residual_max_hz).to(residual.dtype)
@@ -139,8 +144,7 @@ def band_level_error(estimate: torch.Tensor, clean: torch.Tensor, sample_rate: i
     if not audible.any():
         return estimate.real.new_zeros(())
     est_power, clean_power = est_power[audible].mean(1), clean_power[audible].mean(1)  # [B', F]
-    n_bins = est_power.shape[-1]
-    bin_hz = torch.arange(n_bins, device=est_power.device) * (sample_rate / 2) / (n_bins - 1)
+    bin_hz = bin_frequencies(est_power.shape[-1], sample_rate, est_power.device)
     edges = [e for e in _BARK_EDGES_HZ if e < sample_rate / 2] + [sample_rate / 2 + 1]
     band_of_bin = torch.bucketize(bin_hz, torch.tensor(edges[1:], device=bin_hz.device), right=True)
     n_bands = len(edges) - 1
